@@ -1,0 +1,78 @@
+# The front door. `make demo` and `make test` work on a fresh machine with
+# Python 3, git and make: they create pinned virtual environments on first run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON313 = $(shell tools/find-python 3.13)
+HOST_PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+NODE_DEPS := tests/node/node_modules/.package-lock.json
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+SOURCES := layers/shared/kustomer_token functions tests tools
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/dev.txt requirements/dev.lock layers/shared/requirements.txt
+	@echo "==> creating $(VENV) (Python 3.13, pinned development tools)"
+	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; "$$py" -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements/dev.txt -c requirements/dev.lock
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.txt requirements/sam.lock
+	@echo "==> creating $(SAM_VENV) (AWS SAM CLI in its own environment)"
+	$(HOST_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam.txt -c requirements/sam.lock
+	@touch $@
+
+$(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
+	@echo "==> installing the Node reference signer (jsonwebtoken 9)"
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: install
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_DEPS) ## create the pinned environments
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff lint and format check
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
+
+.PHONY: format
+format: $(VENV)/.installed ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix $(SOURCES)
+	$(VENV)/bin/ruff format $(SOURCES)
+
+.PHONY: typecheck
+typecheck: $(VENV)/.installed ## mypy, strict on the shared package and the functions
+	$(VENV)/bin/mypy
+
+.PHONY: cfn-lint
+cfn-lint: $(VENV)/.installed ## cfn-lint on template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+
+.PHONY: validate
+validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
+	$(SAM) validate --lint --template template.yaml
+
+.PHONY: pytest
+pytest: $(VENV)/.installed $(NODE_DEPS) ## the test suite
+	$(PY) -m pytest
+
+.PHONY: test
+test: lint typecheck cfn-lint validate pytest ## everything CI runs
+
+.PHONY: clean
+clean: ## remove build output and caches (keeps the environments)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv*' -exec rm -rf {} +
+
+.PHONY: distclean
+distclean: clean ## also remove the environments
+	rm -rf $(VENV) $(SAM_VENV) .venv-bootstrap tests/node/node_modules

@@ -1,0 +1,91 @@
+"""Issue a login token: identity (by route) + signing secret + clock -> LoginToken."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any
+
+from kustomer_token.errors import InvalidRequest
+from kustomer_token.identity import SERVER_TOKEN_REQUEST_SCHEMA, Identity, identity_from_body, identity_from_claims
+from kustomer_token.observability import count_minted, logger
+from kustomer_token.settings import MintSettings
+from kustomer_token.signing_secret import SigningSecretCache
+from kustomer_token.token import LoginToken, sign_login_token
+
+MAX_BODY_BYTES = 4096
+
+
+class TokenMinter:
+    """One per container; routes call for_claims or for_body."""
+
+    def __init__(
+        self,
+        settings: MintSettings,
+        secret_cache: SigningSecretCache,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._secret_cache = secret_cache
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: MintSettings) -> TokenMinter:
+        cache = SigningSecretCache(
+            settings.signing_secret_id,
+            ttl_seconds=settings.secret_cache_ttl_seconds,
+            max_stale_seconds=settings.secret_max_stale_seconds,
+        )
+        return cls(settings, cache)
+
+    def for_claims(self, claims: Mapping[str, Any] | None, *, route: str) -> LoginToken:
+        """End users: the identity comes from the authorizer's verified claims only."""
+        identity = identity_from_claims(
+            claims,
+            policy=self._settings.token_identity,
+            external_id_claim=self._settings.external_id_claim,
+            email_claim=self._settings.email_claim,
+            require_email_verified=self._settings.require_email_verified,
+        )
+        return self._mint(identity, route=route)
+
+    def for_body(self, body: str | None, *, route: str) -> LoginToken:
+        """Trusted back ends: the identity comes from a validated JSON body."""
+        return self._mint(identity_from_body(self._parse_body(body)), route=route)
+
+    def _mint(self, identity: Identity, *, route: str) -> LoginToken:
+        signing_secret = self._secret_cache.get()
+        # iat is the clock at signing time, whole seconds, never taken from input.
+        token = sign_login_token(identity, signing_secret, int(self._clock()))
+        count_minted(route, identity.kind)
+        logger.info(
+            "token minted",
+            extra={"route": route, "identity_type": identity.kind, "identity_fingerprint": identity.fingerprint()},
+        )
+        return token
+
+    def _parse_body(self, body: str | None) -> dict[str, Any]:
+        if not body:
+            raise InvalidRequest('the body must be JSON: {"externalId": "..."} or {"email": "..."}')
+        if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+            raise InvalidRequest(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            raise InvalidRequest("the body is not valid JSON") from None
+        import fastjsonschema
+
+        try:
+            return self._validate_body(parsed)  # type: ignore[no-any-return]
+        except fastjsonschema.JsonSchemaValueException as exc:
+            # exc.message names the field and rule, never the value sent.
+            raise InvalidRequest(f"the body is not valid: {exc.message.replace('data', 'body', 1)}") from None
+
+    @cached_property
+    def _validate_body(self) -> Callable[[Any], Any]:
+        # fastjsonschema is the validator Powertools' validation utility uses; compiled once per container.
+        import fastjsonschema
+
+        return fastjsonschema.compile(SERVER_TOKEN_REQUEST_SCHEMA)

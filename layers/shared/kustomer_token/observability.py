@@ -1,0 +1,56 @@
+"""The one owner of the logger and the metrics of the token service.
+
+Logs and metrics never hold a secret, an API key, a token or a raw identity:
+identities are logged as Identity.fingerprint(), secrets as secret_fingerprint().
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "kustomer-chat-token"
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "KustomerChatToken"
+
+# A refused request records no metric; that is expected, not worth a warning per request.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+
+
+class MetricName:
+    TOKENS_MINTED = "TokensMinted"
+    SECRET_CACHE_HIT = "SecretCacheHit"
+    SECRET_CACHE_MISS = "SecretCacheMiss"
+    SECRET_STALE_USE = "SecretStaleUse"
+    SECRET_READ_FAILED = "SecretReadFailed"
+    SECRET_UNAVAILABLE = "SecretUnavailable"
+
+
+def count(name: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def secret_fingerprint(secret: str) -> str:
+    """First 12 hex digits of SHA-256: tells versions apart in logs without revealing them."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:12]
+
+
+def count_minted(route: str, identity_type: str) -> None:
+    """TokensMinted with its own Route and IdentityType dimensions."""
+    from aws_lambda_powertools.metrics import single_metric
+
+    with single_metric(
+        name=MetricName.TOKENS_MINTED,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions={"service": SERVICE_NAME},
+    ) as metric:
+        metric.add_dimension(name="Route", value=route)
+        metric.add_dimension(name="IdentityType", value=identity_type)

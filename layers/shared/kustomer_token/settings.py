@@ -1,0 +1,85 @@
+"""Typed settings, read from the environment once at start.
+
+A missing or malformed setting raises ConfigurationError naming the variable,
+so a broken deploy fails at init with a message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from kustomer_token.errors import ConfigurationError
+
+TokenIdentityPolicy = Literal["externalId", "email", "both"]
+
+_CLAIM_NAME = re.compile(r"^[A-Za-z0-9_:./\-]{1,128}$")
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is required: set it to the id or ARN of the secret")
+    return value
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > maximum:
+        raise ConfigurationError(f"{name} must be a whole number of seconds from 0 to {maximum}, got {raw!r}")
+    return int(raw)
+
+
+def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigurationError(f"{name} must be 'true' or 'false', got {raw!r}")
+    return raw == "true"
+
+
+def _claim_name(environ: Mapping[str, str], name: str, default: str) -> str:
+    raw = environ.get(name, "").strip() or default
+    if not _CLAIM_NAME.match(raw):
+        raise ConfigurationError(f"{name} must be a JWT claim name (letters, digits, _ : . / -), got {raw!r}")
+    return raw
+
+
+def _identity_policy(environ: Mapping[str, str], name: str) -> TokenIdentityPolicy:
+    raw = environ.get(name, "").strip() or "externalId"
+    for choice in get_args(TokenIdentityPolicy):
+        if raw == choice:
+            return choice  # type: ignore[no-any-return]
+    raise ConfigurationError(f"{name} must be one of externalId, email, both; got {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class MintSettings:
+    """What the mint function needs; see the README's settings table."""
+
+    signing_secret_id: str
+    secret_cache_ttl_seconds: int = 300
+    secret_max_stale_seconds: int = 3600
+    token_identity: TokenIdentityPolicy = "externalId"
+    external_id_claim: str = "sub"
+    email_claim: str = "email"
+    require_email_verified: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MintSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            signing_secret_id=_required(env, "SIGNING_SECRET_ID"),
+            secret_cache_ttl_seconds=_seconds(env, "SECRET_CACHE_TTL_SECONDS", 300, 86_400),
+            secret_max_stale_seconds=_seconds(env, "SECRET_MAX_STALE_SECONDS", 3600, 86_400),
+            token_identity=_identity_policy(env, "TOKEN_IDENTITY"),
+            external_id_claim=_claim_name(env, "EXTERNAL_ID_CLAIM", "sub"),
+            email_claim=_claim_name(env, "EMAIL_CLAIM", "email"),
+            require_email_verified=_boolean(env, "REQUIRE_EMAIL_VERIFIED", True),
+        )

@@ -1,0 +1,68 @@
+"""Pure token signing: identity + second + signing secret -> Kustomer login JWT.
+
+The bytes match Kustomer's Node example (jsonwebtoken's jwt.sign): header
+{"alg":"HS256","typ":"JWT"}, compact JSON, identity claims then iat, and
+non-ASCII text as UTF-8 rather than \\u escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from kustomer_token.identity import Identity
+
+ALGORITHM = "HS256"
+TOKEN_LIFETIME_SECONDS = 900  # Kustomer refuses a token whose iat is older than 15 minutes
+RECOMMENDED_SECRET_BYTES = 32  # RFC 7518 section 3.2: at least the hash size for HS256
+
+# The signing secret is Kustomer's to choose; signing_secret.py logs one warning
+# per container for a short one instead of PyJWT warning on every call.
+warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
+
+
+class _Utf8JSONEncoder(json.JSONEncoder):
+    """json.dumps as JavaScript's JSON.stringify writes strings: UTF-8, not \\u escapes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["ensure_ascii"] = False
+        super().__init__(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginToken:
+    """A signed token and the facts a web page needs to use it."""
+
+    jwt_token: str = field(repr=False)
+    identity: Identity = field(repr=False)
+    issued_at: int
+    expires_at: int
+
+    def response_body(self) -> dict[str, Any]:
+        """The contract's success body: the token, its identifiers, and its validity window."""
+        return {
+            "jwtToken": self.jwt_token,
+            **self.identity.claims(),
+            "issuedAt": self.issued_at,
+            "expiresAt": self.expires_at,
+        }
+
+
+def sign_login_token(identity: Identity, signing_secret: str, issued_at: int) -> LoginToken:
+    """Sign a Kustomer chat login token for the identity at the given second."""
+    payload: dict[str, Any] = {**identity.claims(), "iat": int(issued_at)}
+    jwt_token = jwt.encode(payload, signing_secret, algorithm=ALGORITHM, json_encoder=_Utf8JSONEncoder)
+    return LoginToken(
+        jwt_token=jwt_token,
+        identity=identity,
+        issued_at=int(issued_at),
+        expires_at=int(issued_at) + TOKEN_LIFETIME_SECONDS,
+    )
+
+
+def is_short_secret(signing_secret: str) -> bool:
+    return len(signing_secret.encode("utf-8")) < RECOMMENDED_SECRET_BYTES

@@ -1,0 +1,206 @@
+"""Shared fixtures: a local Secrets Manager (moto server), fresh mint containers, and the leak check."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.events import FakeLambdaContext
+from tests.support.leaks import LEAK_WATCH
+from tests.support.services import MotoServer
+
+ROOT = Path(__file__).resolve().parent.parent
+MINT_APP = ROOT / "functions" / "mint" / "app.py"
+
+# No real AWS account is ever touched: fake credentials, no profile files.
+_AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "kustomer-chat-token",
+    "POWERTOOLS_METRICS_NAMESPACE": "KustomerChatToken",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _aws_test_environment() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _AWS_TEST_ENV.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_server(_aws_test_environment: None) -> Iterator[MotoServer]:
+    with MotoServer() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", server.url)
+        yield server
+
+
+@pytest.fixture
+def secretsmanager(moto_server: MotoServer) -> Any:
+    """A client of the local Secrets Manager, emptied before each test."""
+    moto_server.reset()
+    return boto3.client("secretsmanager", endpoint_url=moto_server.url)
+
+
+_secret_names = itertools.count(1)
+
+
+@pytest.fixture
+def new_signing_secret() -> Callable[[int], str]:
+    """Makes a random signing secret of the given byte length and puts it on the leak watch list."""
+
+    def make(length: int = 48) -> str:
+        return LEAK_WATCH.register(secrets.token_hex(length // 2), "signing secret")
+
+    return make
+
+
+@pytest.fixture
+def stored_secret(secretsmanager: Any, new_signing_secret: Callable[[int], str]) -> tuple[str, str]:
+    """(ARN, value) of a signing secret stored in the local Secrets Manager."""
+    value = new_signing_secret(48)
+    created = secretsmanager.create_secret(Name=f"signing-secret-{next(_secret_names)}", SecretString=value)
+    return created["ARN"], value
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class MintContainer:
+    """The mint function as one Lambda container would hold it: module state included."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+
+    def invoke(self, event: dict[str, Any]) -> HttpAnswer:
+        raw = self.module.lambda_handler(event, FakeLambdaContext())
+        body = json.loads(raw["body"]) if raw.get("body") else {}
+        if isinstance(body, dict) and isinstance(body.get("jwtToken"), str):
+            LEAK_WATCH.register(body["jwtToken"], "minted token")
+        headers = {name.lower(): value for name, value in (raw.get("headers") or {}).items()}
+        return HttpAnswer(status=raw["statusCode"], headers=headers, body=body)
+
+
+_containers = itertools.count(1)
+
+
+@pytest.fixture
+def start_mint(monkeypatch: pytest.MonkeyPatch) -> Callable[..., MintContainer]:
+    """Cold-starts a mint container: sets its environment, then imports functions/mint/app.py afresh."""
+
+    def start(**environment: str) -> MintContainer:
+        for name in ("SECRET_CACHE_TTL_SECONDS", "SECRET_MAX_STALE_SECONDS", "TOKEN_IDENTITY", "REQUIRE_EMAIL_VERIFIED"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        module_name = f"mint_app_container_{next(_containers)}"
+        spec = importlib.util.spec_from_file_location(module_name, MINT_APP)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return MintContainer(module)
+
+    return start
+
+
+def metric_total(output: list[dict[str, Any]], name: str, **dimensions: str) -> float:
+    """Sum of an EMF metric over the output lines, optionally only where the dimensions match."""
+    total = 0.0
+    for line in output:
+        if "_aws" not in line or name not in line:
+            continue
+        if any(line.get(key) != value for key, value in dimensions.items()):
+            continue
+        value = line[name]
+        total += sum(value) if isinstance(value, list) else value
+    return total
+
+
+@pytest.fixture(autouse=True)
+def _clear_powertools_state() -> Iterator[None]:
+    from kustomer_token.observability import metrics
+
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
+
+
+@pytest.fixture
+def read_output(capfd: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str, Any]]]:
+    """Reads what the code wrote so far as JSON lines (logs and EMF metrics)."""
+
+    def read() -> list[dict[str, Any]]:
+        out, err = capfd.readouterr()
+        LEAK_WATCH.read_by_test(out + err)
+        lines = []
+        for line in (out + err).splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+        return lines
+
+    return read
+
+
+class _CurrentStdout:
+    """A stream that writes to whatever sys.stdout is now: the capture of the running test."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _log_to_current_stdout() -> None:
+    # The Lambda runtime sends stdout to CloudWatch. The Powertools handler keeps the
+    # stdout of import time; point it at the running test's capture so every line is checked.
+    import logging
+
+    from kustomer_token.observability import logger
+
+    for handler in logging.getLogger(logger.name).handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler.stream, _CurrentStdout):
+            handler.setStream(_CurrentStdout())  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_or_token_in_output(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Fails any test whose output holds a registered signing secret or a minted token."""
+    _log_to_current_stdout()
+    yield
+    out, err = capfd.readouterr()
+    text = out + err + caplog.text + LEAK_WATCH.take_read_by_tests()
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    found = LEAK_WATCH.findings(text)
+    if found:
+        pytest.fail(f"output of this test holds a {' and a '.join(found)}", pytrace=False)

@@ -1,0 +1,314 @@
+"""The mint handler against a local Secrets Manager: every answer of the contract."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.conftest import MintContainer, metric_total
+from tests.support.events import http_api_event
+
+VISITOR = {"sub": "user-1", "email": "ann@example.com", "email_verified": "true", "iss": "https://idp.example.com"}
+
+
+def _assert_contract_error(answer: Any, status: int, code: str) -> None:
+    assert answer.status == status
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["cache-control"] == "no-store"
+    assert set(answer.body) == {"error", "message"}
+    assert answer.body["error"] == code
+    assert isinstance(answer.body["message"], str)
+    assert answer.body["message"]
+
+
+@pytest.fixture
+def mint(stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]) -> MintContainer:
+    arn, _ = stored_secret
+    return start_mint(SIGNING_SECRET_ID=arn)
+
+
+# --- 200 -----------------------------------------------------------------------------------------
+
+
+def test_end_user_gets_a_token_for_their_verified_claims(
+    mint: MintContainer, stored_secret: tuple[str, str], read_output: Callable[[], list[dict[str, Any]]]
+) -> None:
+    # Given a visitor whose access token the authorizer verified
+    _, secret = stored_secret
+    # When the page asks for a token
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    # Then it gets the contract's success answer, with a token signed by the org's secret
+    assert answer.status == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["cache-control"] == "no-store"
+    assert set(answer.body) == {"jwtToken", "externalId", "issuedAt", "expiresAt"}
+    assert answer.body["externalId"] == "user-1"
+    assert answer.body["expiresAt"] == answer.body["issuedAt"] + 900
+    header = jwt.get_unverified_header(answer.body["jwtToken"])
+    assert header == {"alg": "HS256", "typ": "JWT"}
+    claims = jwt.decode(answer.body["jwtToken"], secret, algorithms=["HS256"])
+    assert claims == {"externalId": "user-1", "iat": answer.body["issuedAt"]}
+    read_output()
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("externalId", {"externalId": "user-1"}),
+        ("email", {"email": "ann@example.com"}),
+        ("both", {"externalId": "user-1", "email": "ann@example.com"}),
+    ],
+)
+def test_the_identity_policy_decides_what_the_token_carries(
+    policy: str,
+    expected: dict[str, str],
+    stored_secret: tuple[str, str],
+    start_mint: Callable[..., MintContainer],
+) -> None:
+    arn, secret = stored_secret
+    mint = start_mint(SIGNING_SECRET_ID=arn, TOKEN_IDENTITY=policy)
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    assert answer.status == 200
+    claims = jwt.decode(answer.body["jwtToken"], secret, algorithms=["HS256"])
+    assert {k: v for k, v in claims.items() if k != "iat"} == expected
+    assert {k: v for k, v in answer.body.items() if k in ("externalId", "email")} == expected
+
+
+def test_the_body_can_never_change_the_end_users_identity(
+    mint: MintContainer, stored_secret: tuple[str, str]
+) -> None:
+    # Given a visitor who sends someone else's identity, and an iat, in the body
+    _, secret = stored_secret
+    body = json.dumps({"externalId": "admin", "email": "ceo@example.com", "iat": 1, "sub": "admin"})
+    # When they ask for a token
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR, body=body))
+    # Then the token is still theirs, issued now
+    claims = jwt.decode(answer.body["jwtToken"], secret, algorithms=["HS256"])
+    assert claims["externalId"] == "user-1"
+    assert claims["iat"] > 1_700_000_000
+    assert "email" not in claims
+
+
+def test_a_trusted_back_end_gets_a_token_for_the_body_identity(
+    mint: MintContainer, stored_secret: tuple[str, str]
+) -> None:
+    _, secret = stored_secret
+    body = json.dumps({"externalId": "crm-42", "email": "renée@example.com"}, ensure_ascii=False)
+    answer = mint.invoke(http_api_event("POST", "/server/token", iam=True, body=body))
+    assert answer.status == 200
+    assert answer.body["externalId"] == "crm-42"
+    assert answer.body["email"] == "renée@example.com"
+    claims = jwt.decode(answer.body["jwtToken"], secret, algorithms=["HS256"])
+    assert list(claims) == ["externalId", "email", "iat"]
+
+
+def test_a_base64_body_is_decoded(mint: MintContainer) -> None:
+    event = http_api_event("POST", "/server/token", iam=True, body='{"email":"ann@example.com"}', base64_body=True)
+    answer = mint.invoke(event)
+    assert answer.status == 200
+    assert answer.body["email"] == "ann@example.com"
+
+
+# --- 400 -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        "",
+        "not json",
+        '{"externalId": "unterminated',
+        "[]",
+        '"user-1"',
+        "{}",
+        '{"externalId": 42}',
+        '{"externalId": ""}',
+        '{"externalID": "typo"}',
+        '{"externalId": "u", "iat": 1}',
+        '{"email": "not-an-email"}',
+        '{"externalId": "' + "x" * 5000 + '"}',
+    ],
+    ids=[
+        "no-body",
+        "empty",
+        "not-json",
+        "truncated",
+        "array",
+        "string",
+        "no-identifier",
+        "number",
+        "empty-id",
+        "unknown-field",
+        "iat-in-body",
+        "bad-email",
+        "too-large",
+    ],
+)
+def test_a_bad_server_body_is_an_invalid_request(mint: MintContainer, body: str | None) -> None:
+    answer = mint.invoke(http_api_event("POST", "/server/token", iam=True, body=body))
+    _assert_contract_error(answer, 400, "invalid_request")
+
+
+def test_an_invalid_request_message_does_not_echo_the_value(mint: MintContainer) -> None:
+    answer = mint.invoke(http_api_event("POST", "/server/token", iam=True, body='{"email": "secret-ish@"}'))
+    _assert_contract_error(answer, 400, "invalid_request")
+    assert "secret-ish" not in answer.body["message"]
+
+
+# --- 401 / 403 -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [None, {}, {"email": "ann@example.com", "email_verified": "true"}, {"sub": ""}],
+    ids=["no-authorizer", "no-claims", "no-sub", "empty-sub"],
+)
+def test_no_usable_identity_claim_is_unauthenticated(mint: MintContainer, claims: dict[str, Any] | None) -> None:
+    answer = mint.invoke(http_api_event("POST", "/token", claims=claims))
+    _assert_contract_error(answer, 401, "unauthenticated")
+
+
+def test_the_server_route_without_iam_context_is_unauthenticated(mint: MintContainer) -> None:
+    answer = mint.invoke(http_api_event("POST", "/server/token", body='{"externalId": "u"}'))
+    _assert_contract_error(answer, 401, "unauthenticated")
+
+
+def test_an_unverified_email_is_forbidden(stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]) -> None:
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], TOKEN_IDENTITY="email")
+    claims = {**VISITOR, "email_verified": "false"}
+    answer = mint.invoke(http_api_event("POST", "/token", claims=claims))
+    _assert_contract_error(answer, 403, "email_not_verified")
+
+
+# --- 404 / 405 -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/nope"), ("GET", "/"), ("POST", "/token/extra")])
+def test_other_routes_are_not_found(mint: MintContainer, method: str, path: str) -> None:
+    answer = mint.invoke(http_api_event(method, path, claims=VISITOR))
+    _assert_contract_error(answer, 404, "not_found")
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/token"), ("PUT", "/token"), ("DELETE", "/server/token")])
+def test_other_methods_are_not_allowed(mint: MintContainer, method: str, path: str) -> None:
+    answer = mint.invoke(http_api_event(method, path, claims=VISITOR))
+    _assert_contract_error(answer, 405, "method_not_allowed")
+    assert answer.headers["allow"] == "POST"
+
+
+# --- 503 -----------------------------------------------------------------------------------------
+
+
+def test_a_secret_never_provisioned_is_unavailable_with_retry_after(
+    secretsmanager: Any, start_mint: Callable[..., MintContainer]
+) -> None:
+    # Given the signing secret exists, as the stack creates it, but holds no value yet
+    arn = secretsmanager.create_secret(Name="signing-secret-empty")["ARN"]
+    mint = start_mint(SIGNING_SECRET_ID=arn)
+    # When a visitor asks for a token
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    # Then the answer says to come back later
+    _assert_contract_error(answer, 503, "signing_secret_unavailable")
+    assert int(answer.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("stored", ["", " padded ", "x" * 5000], ids=["empty", "whitespace", "too-long"])
+def test_an_unusable_stored_value_is_unavailable(
+    secretsmanager: Any, start_mint: Callable[..., MintContainer], stored: str
+) -> None:
+    arn = secretsmanager.create_secret(Name="signing-secret-bad", SecretString=stored or "placeholder")["ARN"]
+    if not stored:
+        # Secrets Manager refuses an empty SecretString on create; a binary value is the closest real case.
+        secretsmanager.put_secret_value(SecretId=arn, SecretBinary=b"\x00\x01")
+    mint = start_mint(SIGNING_SECRET_ID=arn)
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    _assert_contract_error(answer, 503, "signing_secret_unavailable")
+
+
+def test_a_missing_secret_is_unavailable(moto_server: Any, secretsmanager: Any, start_mint: Callable[..., MintContainer]) -> None:
+    mint = start_mint(SIGNING_SECRET_ID="arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf")
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    _assert_contract_error(answer, 503, "signing_secret_unavailable")
+
+
+# --- 500 -----------------------------------------------------------------------------------------
+
+
+def test_anything_unexpected_is_an_internal_error_without_details(
+    mint: MintContainer,
+    stored_secret: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given a fault deep inside signing that no handler expects
+    _, secret = stored_secret
+
+    def broken_sign(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("unexpected fault in the signer")
+
+    monkeypatch.setattr("kustomer_token.minting.sign_login_token", broken_sign)
+    # When a visitor asks for a token
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    # Then the answer is the contract's 500, with no trace, no secret and no fault text
+    _assert_contract_error(answer, 500, "internal_error")
+    text = json.dumps(answer.body)
+    assert "Traceback" not in text
+    assert "unexpected fault" not in text
+    assert secret not in text
+    # And the fault is logged for the operator
+    logs = read_output()
+    assert any(line.get("message") == "unexpected error" and line.get("level") == "ERROR" for line in logs)
+
+
+# --- Observability -------------------------------------------------------------------------------
+
+
+def test_logs_carry_the_request_id_and_hash_the_identity(
+    stored_secret: tuple[str, str],
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], TOKEN_IDENTITY="email")
+    read_output()
+    event = http_api_event("POST", "/token", claims=VISITOR)
+    answer = mint.invoke(event)
+    assert answer.status == 200
+    output = read_output()
+    minted = [line for line in output if line.get("message") == "token minted"]
+    assert len(minted) == 1
+    assert minted[0]["correlation_id"] == event["requestContext"]["requestId"]
+    assert minted[0]["identity_type"] == "email"
+    assert len(minted[0]["identity_fingerprint"]) == 16
+    assert "ann@example.com" not in json.dumps(output)
+
+
+def test_metrics_count_tokens_by_route_and_type_and_cache_hits(
+    stored_secret: tuple[str, str],
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0])
+    read_output()
+    mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    mint.invoke(http_api_event("POST", "/server/token", iam=True, body='{"email": "ann@example.com"}'))
+    output = read_output()
+    assert metric_total(output, "TokensMinted", Route="/token", IdentityType="externalId") == 1
+    assert metric_total(output, "TokensMinted", Route="/server/token", IdentityType="email") == 1
+    assert metric_total(output, "TokensMinted") == 2
+    assert metric_total(output, "SecretCacheMiss") == 1
+    assert metric_total(output, "SecretCacheHit") == 1
+
+
+def test_unavailable_secret_is_counted(secretsmanager: Any, start_mint: Callable[..., MintContainer], read_output: Callable[[], list[dict[str, Any]]]) -> None:
+    arn = secretsmanager.create_secret(Name="signing-secret-empty")["ARN"]
+    mint = start_mint(SIGNING_SECRET_ID=arn)
+    read_output()
+    mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    output = read_output()
+    assert metric_total(output, "SecretUnavailable") == 1
+    assert metric_total(output, "SecretReadFailed") == 1

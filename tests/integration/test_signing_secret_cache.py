@@ -1,0 +1,112 @@
+"""The signing-secret cache against a local Secrets Manager: TTL, outages, cold starts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+
+from tests.conftest import MintContainer, metric_total
+from tests.support.events import http_api_event
+from tests.support.services import MotoServer, free_port
+
+VISITOR = {"sub": "user-1"}
+
+
+def _signed_with(answer: Any, secret: str) -> bool:
+    try:
+        jwt.decode(answer.body["jwtToken"], secret, algorithms=["HS256"])
+    except jwt.InvalidSignatureError:
+        return False
+    return True
+
+
+def _mint_once(mint: MintContainer) -> Any:
+    return mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+
+
+@pytest.fixture
+def own_moto(monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer) -> Iterator[MotoServer]:
+    """A Secrets Manager of this test's own, so the test can take it down."""
+    with MotoServer() as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", server.url)
+        yield server
+
+
+def test_a_new_value_is_used_after_the_ttl(
+    secretsmanager: Any,
+    stored_secret: tuple[str, str],
+    new_signing_secret: Callable[[int], str],
+    start_mint: Callable[..., MintContainer],
+) -> None:
+    # Given a warm container with a 1-second TTL
+    arn, first = stored_secret
+    mint = start_mint(SIGNING_SECRET_ID=arn, SECRET_CACHE_TTL_SECONDS="1")
+    assert _signed_with(_mint_once(mint), first)
+    # When the secret changes
+    second = new_signing_secret(48)
+    secretsmanager.put_secret_value(SecretId=arn, SecretString=second)
+    # Then the cached value is used within the TTL, and the new one after it
+    assert _signed_with(_mint_once(mint), first)
+    time.sleep(1.2)
+    assert _signed_with(_mint_once(mint), second)
+
+
+def test_within_the_ttl_secrets_manager_is_read_once(
+    stored_secret: tuple[str, str],
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0])
+    read_output()
+    for _ in range(20):
+        assert _mint_once(mint).status == 200
+    output = read_output()
+    assert metric_total(output, "SecretCacheMiss") == 1
+    assert metric_total(output, "SecretCacheHit") == 19
+
+
+def test_an_outage_is_survived_from_the_cache(
+    own_moto: MotoServer,
+    new_signing_secret: Callable[[int], str],
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given a warm container that read the secret
+    secret = new_signing_secret(48)
+    client = boto3.client("secretsmanager", endpoint_url=own_moto.url)
+    arn = client.create_secret(Name="signing-secret", SecretString=secret)["ARN"]
+    mint = start_mint(SIGNING_SECRET_ID=arn, SECRET_CACHE_TTL_SECONDS="1", SECRET_MAX_STALE_SECONDS="600")
+    assert _signed_with(_mint_once(mint), secret)
+    # When Secrets Manager goes away and the TTL passes
+    own_moto.stop()
+    time.sleep(1.2)
+    read_output()
+    answers = [_mint_once(mint) for _ in range(3)]
+    # Then the container keeps minting with the cached secret, and counts each stale use
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert all(_signed_with(a, secret) for a in answers)
+    output = read_output()
+    assert metric_total(output, "SecretStaleUse") == 3
+    # And it tried Secrets Manager once, then backed off instead of trying on every request
+    assert metric_total(output, "SecretReadFailed") == 1
+    warnings = [line for line in output if line.get("message", "").startswith("signing secret read failed")]
+    assert len(warnings) == 1
+
+
+def test_a_cold_start_during_an_outage_answers_503(
+    monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer, start_mint: Callable[..., MintContainer]
+) -> None:
+    # Given Secrets Manager cannot be reached at all
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{free_port()}")
+    mint = start_mint(SIGNING_SECRET_ID="arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf")
+    # When a new container gets its first request
+    answer = _mint_once(mint)
+    # Then it answers 503 with Retry-After, not 500
+    assert answer.status == 503
+    assert answer.body["error"] == "signing_secret_unavailable"
+    assert int(answer.headers["retry-after"]) >= 1

@@ -1,0 +1,118 @@
+"""The stale-if-error bound and value checks of SigningSecretCache, with a scripted provider and clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kustomer_token.errors import SigningSecretUnavailable
+from kustomer_token.signing_secret import FAILURE_BACKOFF_SECONDS, SigningSecretCache, secret_problem
+
+
+class ScriptedProvider:
+    """Stands in for Secrets Manager: answers each read from a script, without caching."""
+
+    def __init__(self, *answers: object) -> None:
+        self._answers = list(answers)
+        self.reads = 0
+
+    def get(self, name: str, max_age: int) -> Any:
+        self.reads += 1
+        answer = self._answers.pop(0) if len(self._answers) > 1 else self._answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _cache(provider: ScriptedProvider, clock: Clock, ttl: int = 60, max_stale: int = 120) -> SigningSecretCache:
+    return SigningSecretCache(
+        "secret-id", ttl_seconds=ttl, max_stale_seconds=max_stale, provider_factory=lambda: provider, clock=clock
+    )
+
+
+def test_stale_use_stops_at_the_bound(new_signing_secret: Callable[[int], str]) -> None:
+    # Given a value read at t=1000 with TTL 60 and a stale bound of 120, then an outage
+    secret = new_signing_secret(48)
+    clock = Clock()
+    cache = _cache(ScriptedProvider(secret, ConnectionError("down")), clock)
+    assert cache.get() == secret
+    # Then the value is served up to TTL + bound after it was read
+    clock.now = 1000 + 60 + 120
+    assert cache.get() == secret
+    # And not one second more
+    clock.now = 1000 + 60 + 120 + FAILURE_BACKOFF_SECONDS + 1
+    with pytest.raises(SigningSecretUnavailable) as raised:
+        cache.get()
+    assert raised.value.headers == {"Retry-After": str(FAILURE_BACKOFF_SECONDS)}
+
+
+def test_after_a_failure_the_next_read_waits_for_the_back_off(new_signing_secret: Callable[[int], str]) -> None:
+    secret = new_signing_secret(48)
+    clock = Clock()
+    provider = ScriptedProvider(secret, ConnectionError("down"))
+    cache = _cache(provider, clock)
+    cache.get()
+    clock.now += 61
+    cache.get()
+    reads_after_failure = provider.reads
+    clock.now += FAILURE_BACKOFF_SECONDS - 1
+    cache.get()
+    assert provider.reads == reads_after_failure
+    clock.now += 2
+    cache.get()
+    assert provider.reads == reads_after_failure + 1
+
+
+def test_a_zero_bound_turns_stale_use_off(new_signing_secret: Callable[[int], str]) -> None:
+    clock = Clock()
+    cache = _cache(ScriptedProvider(new_signing_secret(48), ConnectionError("down")), clock, ttl=60, max_stale=0)
+    cache.get()
+    clock.now += 61
+    with pytest.raises(SigningSecretUnavailable):
+        cache.get()
+
+
+def test_a_short_secret_signs_but_warns_once_per_container(
+    new_signing_secret: Callable[[int], str], read_output: Callable[[], list[dict[str, Any]]]
+) -> None:
+    short = new_signing_secret(16)
+    clock = Clock()
+    cache = _cache(ScriptedProvider(short), clock, ttl=0)
+    read_output()
+    for _ in range(3):
+        assert cache.get() == short
+        clock.now += 1
+    warnings = [line for line in read_output() if line.get("level") == "WARNING"]
+    assert len(warnings) == 1
+    assert "shorter than 32 bytes" in warnings[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "is empty"),
+        (b"bytes", "is binary"),
+        (" x", "whitespace"),
+        ("x\n", "whitespace"),
+        ("x" * 4097, "longer than 4096 bytes"),
+        (None, "is empty"),
+    ],
+)
+def test_unusable_values_are_named(value: object, problem: str) -> None:
+    found = secret_problem(value)
+    assert found is not None
+    assert problem in found
+
+
+def test_a_good_value_has_no_problem(new_signing_secret: Callable[[int], str]) -> None:
+    assert secret_problem(new_signing_secret(64)) is None
