@@ -114,13 +114,19 @@ def start_mint(monkeypatch: pytest.MonkeyPatch) -> Callable[..., MintContainer]:
     """Cold-starts a mint container: sets its environment, then imports functions/mint/app.py afresh."""
 
     def start(**environment: str) -> MintContainer:
-        for name in ("SECRET_CACHE_TTL_SECONDS", "SECRET_MAX_STALE_SECONDS", "TOKEN_IDENTITY", "REQUIRE_EMAIL_VERIFIED"):
+        for name in (
+            "SECRET_CACHE_TTL_SECONDS",
+            "SECRET_MAX_STALE_SECONDS",
+            "TOKEN_IDENTITY",
+            "REQUIRE_EMAIL_VERIFIED",
+        ):
             monkeypatch.delenv(name, raising=False)
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         module_name = f"mint_app_container_{next(_containers)}"
         spec = importlib.util.spec_from_file_location(module_name, MINT_APP)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)

@@ -63,16 +63,8 @@ def server_token() -> Response[str]:
     return _token_response(minter.for_body(body, route=SERVER_ROUTE))
 
 
-@app.not_found
-def route_not_found(_: NotFoundError) -> Response[str]:
-    allowed = ROUTE_METHODS.get(app.current_event.path)
-    if allowed:
-        return _service_error(MethodNotAllowed(f"use {' or '.join(allowed)} on this route", allowed))
-    return _service_error(NotFound("no such route: the API has POST /token and POST /server/token"))
-
-
-@app.exception_handler(TokenServiceError)
-def _service_error(error: TokenServiceError) -> Response[str]:
+def error_response(error: TokenServiceError) -> Response[str]:
+    """Every refusal as the contract's JSON error."""
     if error.status >= 500:
         logger.warning("request refused", extra={"error": error.code})
     else:
@@ -80,13 +72,25 @@ def _service_error(error: TokenServiceError) -> Response[str]:
     return _json_response(error.status, {"error": error.code, "message": error.message}, error.headers)
 
 
-@app.exception_handler(Exception)
-def _unexpected_error(error: Exception) -> Response[str]:
+def route_not_found(_: NotFoundError) -> Response[str]:
+    allowed = ROUTE_METHODS.get(app.current_event.path)
+    if allowed:
+        return error_response(MethodNotAllowed(f"use {' or '.join(allowed)} on this route", allowed))
+    return error_response(NotFound("no such route: the API has POST /token and POST /server/token"))
+
+
+def unexpected_error(_: Exception) -> Response[str]:
     logger.exception("unexpected error")
-    return _service_error(InternalError("something went wrong on our side; try again later"))
+    return error_response(InternalError("something went wrong on our side; try again later"))
+
+
+app.not_found(route_not_found)
+app.exception_handler(TokenServiceError)(error_response)
+app.exception_handler(Exception)(unexpected_error)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    answer: dict[str, Any] = app.resolve(event, context)
+    return answer

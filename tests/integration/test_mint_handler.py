@@ -78,9 +78,7 @@ def test_the_identity_policy_decides_what_the_token_carries(
     assert {k: v for k, v in answer.body.items() if k in ("externalId", "email")} == expected
 
 
-def test_the_body_can_never_change_the_end_users_identity(
-    mint: MintContainer, stored_secret: tuple[str, str]
-) -> None:
+def test_the_body_can_never_change_the_end_users_identity(mint: MintContainer, stored_secret: tuple[str, str]) -> None:
     # Given a visitor who sends someone else's identity, and an iat, in the body
     _, secret = stored_secret
     body = json.dumps({"externalId": "admin", "email": "ceo@example.com", "iat": 1, "sub": "admin"})
@@ -178,7 +176,9 @@ def test_the_server_route_without_iam_context_is_unauthenticated(mint: MintConta
     _assert_contract_error(answer, 401, "unauthenticated")
 
 
-def test_an_unverified_email_is_forbidden(stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]) -> None:
+def test_an_unverified_email_is_forbidden(
+    stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]
+) -> None:
     mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], TOKEN_IDENTITY="email")
     claims = {**VISITOR, "email_verified": "false"}
     answer = mint.invoke(http_api_event("POST", "/token", claims=claims))
@@ -230,7 +230,9 @@ def test_an_unusable_stored_value_is_unavailable(
     _assert_contract_error(answer, 503, "signing_secret_unavailable")
 
 
-def test_a_missing_secret_is_unavailable(moto_server: Any, secretsmanager: Any, start_mint: Callable[..., MintContainer]) -> None:
+def test_a_missing_secret_is_unavailable(
+    moto_server: Any, secretsmanager: Any, start_mint: Callable[..., MintContainer]
+) -> None:
     mint = start_mint(SIGNING_SECRET_ID="arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf")
     answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
     _assert_contract_error(answer, 503, "signing_secret_unavailable")
@@ -304,7 +306,9 @@ def test_metrics_count_tokens_by_route_and_type_and_cache_hits(
     assert metric_total(output, "SecretCacheHit") == 1
 
 
-def test_unavailable_secret_is_counted(secretsmanager: Any, start_mint: Callable[..., MintContainer], read_output: Callable[[], list[dict[str, Any]]]) -> None:
+def test_unavailable_secret_is_counted(
+    secretsmanager: Any, start_mint: Callable[..., MintContainer], read_output: Callable[[], list[dict[str, Any]]]
+) -> None:
     arn = secretsmanager.create_secret(Name="signing-secret-empty")["ARN"]
     mint = start_mint(SIGNING_SECRET_ID=arn)
     read_output()

@@ -50,7 +50,7 @@ def test_every_setting_is_read() -> None:
         ({"SIGNING_SECRET_ID": "s", "TOKEN_IDENTITY": "phone"}, "TOKEN_IDENTITY"),
         ({"SIGNING_SECRET_ID": "s", "TOKEN_IDENTITY": "EMAIL"}, "TOKEN_IDENTITY"),
         ({"SIGNING_SECRET_ID": "s", "EXTERNAL_ID_CLAIM": "has space"}, "EXTERNAL_ID_CLAIM"),
-        ({"SIGNING_SECRET_ID": "s", "EMAIL_CLAIM": "a\"b"}, "EMAIL_CLAIM"),
+        ({"SIGNING_SECRET_ID": "s", "EMAIL_CLAIM": 'a"b'}, "EMAIL_CLAIM"),
         ({"SIGNING_SECRET_ID": "s", "REQUIRE_EMAIL_VERIFIED": "yes"}, "REQUIRE_EMAIL_VERIFIED"),
     ],
 )

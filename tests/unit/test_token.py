@@ -123,7 +123,10 @@ def test_tokens_are_byte_identical_to_kustomers_node_example(new_signing_secret:
     # secrets (ASCII and non-ASCII) and seconds
     node = shutil.which("node")
     assert node, "Node.js is required for this test (make test installs tests/node)"
-    secrets_for_cases = [new_signing_secret(48), LEAK_WATCH.register("clé-secrète-ü-" + new_signing_secret(40), "signing secret")]
+    secrets_for_cases = [
+        new_signing_secret(48),
+        LEAK_WATCH.register("clé-secrète-ü-" + new_signing_secret(40), "signing secret"),
+    ]
     cases = []
     for index, identity in enumerate(NODE_CASES):
         for secret in secrets_for_cases:
