@@ -316,3 +316,24 @@ def test_unavailable_secret_is_counted(
     output = read_output()
     assert metric_total(output, "SecretUnavailable") == 1
     assert metric_total(output, "SecretReadFailed") == 1
+
+
+# --- Start -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({}, "SIGNING_SECRET_ID"),
+        ({"SIGNING_SECRET_ID": "s", "TOKEN_IDENTITY": "phone"}, "TOKEN_IDENTITY"),
+        ({"SIGNING_SECRET_ID": "s", "SECRET_CACHE_TTL_SECONDS": "soon"}, "SECRET_CACHE_TTL_SECONDS"),
+    ],
+)
+def test_a_bad_setting_fails_the_cold_start_naming_it(
+    monkeypatch: pytest.MonkeyPatch, start_mint: Callable[..., MintContainer], environment: dict[str, str], named: str
+) -> None:
+    from kustomer_token.errors import ConfigurationError
+
+    monkeypatch.delenv("SIGNING_SECRET_ID", raising=False)
+    with pytest.raises(ConfigurationError, match=named):
+        start_mint(**environment)
