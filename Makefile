@@ -53,6 +53,7 @@ format: $(VENV)/.installed ## apply ruff fixes and formatting
 .PHONY: typecheck
 typecheck: $(VENV)/.installed ## mypy, strict on the shared package and the functions
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy functions/refresh/app.py  # each function is its own "app" module
 
 .PHONY: cfn-lint
 cfn-lint: $(VENV)/.installed ## cfn-lint on template.yaml

@@ -18,11 +18,11 @@ import boto3
 import pytest
 
 from tests.support.events import FakeLambdaContext
+from tests.support.fake_kustomer import FakeKustomer
 from tests.support.leaks import LEAK_WATCH
 from tests.support.services import MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
-MINT_APP = ROOT / "functions" / "mint" / "app.py"
 
 # No real AWS account is ever touched: fake credentials, no profile files.
 _AWS_TEST_ENV = {
@@ -84,6 +84,31 @@ def stored_secret(secretsmanager: Any, new_signing_secret: Callable[[int], str])
     return created["ARN"], value
 
 
+@pytest.fixture
+def api_key() -> str:
+    """A Kustomer API key for the fake Kustomer, on the leak watch list."""
+    return LEAK_WATCH.register("kapi-" + secrets.token_hex(24), "API key")
+
+
+@pytest.fixture
+def kustomer(api_key: str) -> Iterator[FakeKustomer]:
+    """A fake Kustomer settings endpoint on loopback that accepts `api_key`."""
+    fake = FakeKustomer(api_key).start()
+    yield fake
+    fake.stop()
+
+
+def load_function(name: str, module_name: str) -> ModuleType:
+    """Imports functions/<name>/app.py afresh, as a new Lambda container would."""
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 @dataclass(frozen=True)
 class HttpAnswer:
     status: int
@@ -123,14 +148,7 @@ def start_mint(monkeypatch: pytest.MonkeyPatch) -> Callable[..., MintContainer]:
             monkeypatch.delenv(name, raising=False)
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        module_name = f"mint_app_container_{next(_containers)}"
-        spec = importlib.util.spec_from_file_location(module_name, MINT_APP)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-        return MintContainer(module)
+        return MintContainer(load_function("mint", f"mint_app_container_{next(_containers)}"))
 
     return start
 

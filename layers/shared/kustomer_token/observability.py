@@ -30,6 +30,9 @@ class MetricName:
     SECRET_STALE_USE = "SecretStaleUse"
     SECRET_READ_FAILED = "SecretReadFailed"
     SECRET_UNAVAILABLE = "SecretUnavailable"
+    SECRET_CHANGED = "SecretChanged"
+    SECRET_UNCHANGED = "SecretUnchanged"
+    REFRESH_FAILED = "RefreshFailed"
 
 
 def count(name: str) -> None:
@@ -54,3 +57,21 @@ def count_minted(route: str, identity_type: str) -> None:
     ) as metric:
         metric.add_dimension(name="Route", value=route)
         metric.add_dimension(name="IdentityType", value=identity_type)
+
+
+def count_refresh_outcome(*, changed: bool) -> None:
+    count(MetricName.SECRET_CHANGED if changed else MetricName.SECRET_UNCHANGED)
+
+
+def count_refresh_failed(reason: str) -> None:
+    """RefreshFailed with a Reason dimension (a short code, never a message)."""
+    from aws_lambda_powertools.metrics import single_metric
+
+    with single_metric(
+        name=MetricName.REFRESH_FAILED,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions={"service": SERVICE_NAME},
+    ) as metric:
+        metric.add_dimension(name="Reason", value=reason[:64] or "Unknown")

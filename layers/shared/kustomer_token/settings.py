@@ -83,3 +83,49 @@ class MintSettings:
             email_claim=_claim_name(env, "EMAIL_CLAIM", "email"),
             require_email_verified=_boolean(env, "REQUIRE_EMAIL_VERIFIED", True),
         )
+
+
+_ORG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _kustomer_base_url(environ: Mapping[str, str]) -> str:
+    override = environ.get("KUSTOMER_API_BASE_URL", "").strip()
+    if override:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(override)
+        host = (parts.hostname or "").lower()
+        loopback = parts.scheme == "http" and (host in _LOOPBACK_HOSTS or f"[{host}]" in _LOOPBACK_HOSTS)
+        if not parts.netloc or (parts.scheme != "https" and not loopback) or parts.query or parts.fragment:
+            raise ConfigurationError(
+                "KUSTOMER_API_BASE_URL must be an https:// base URL such as https://api.prod2.kustomerapp.com "
+                f"(plain http only on loopback), got {override!r}"
+            )
+        return override.rstrip("/")
+    org = environ.get("KUSTOMER_ORG", "").strip()
+    if not org:
+        raise ConfigurationError(
+            "KUSTOMER_ORG is required (or KUSTOMER_API_BASE_URL): set it to your Kustomer org name"
+        )
+    if not _ORG.match(org):
+        raise ConfigurationError(f"KUSTOMER_ORG must be a Kustomer org name (a-z, 0-9, -), got {org!r}")
+    return f"https://{org}.api.kustomerapp.com"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshSettings:
+    """What the secret refresher needs; see the README's settings table."""
+
+    signing_secret_id: str
+    api_key_secret_id: str
+    kustomer_api_base_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RefreshSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            signing_secret_id=_required(env, "SIGNING_SECRET_ID"),
+            api_key_secret_id=_required(env, "API_KEY_SECRET_ID"),
+            kustomer_api_base_url=_kustomer_base_url(env),
+        )

@@ -1,0 +1,79 @@
+"""Secrets Manager I/O for the refresher: a thin adapter, no policy.
+
+Reads always name a staging label or version explicitly (AWSCURRENT is never
+left to the API's default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CURRENT = "AWSCURRENT"
+PENDING = "AWSPENDING"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    version_id: str
+    value: str | None = field(repr=False)
+
+
+def is_not_found(exc: BaseException) -> bool:
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+
+
+def default_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+    return boto3.client("secretsmanager", config=config)
+
+
+class SecretStore:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def read(self, secret_id: str, *, stage: str = CURRENT, version_id: str | None = None) -> StoredVersion | None:
+        """The version with this label (and id), or None when it has no value."""
+        request: dict[str, Any] = {"SecretId": secret_id, "VersionStage": stage}
+        if version_id is not None:
+            request["VersionId"] = version_id
+        try:
+            answer = self._client.get_secret_value(**request)
+        except Exception as exc:
+            if is_not_found(exc) and self._secret_exists(secret_id):
+                return None
+            raise
+        value = answer.get("SecretString")
+        return StoredVersion(version_id=answer["VersionId"], value=value if isinstance(value, str) else None)
+
+    def _secret_exists(self, secret_id: str) -> bool:
+        # A missing value and a missing secret share an error code; only the first is normal.
+        self._client.describe_secret(SecretId=secret_id)
+        return True
+
+    def put(self, secret_id: str, value: str, *, token: str, stages: list[str] | None = None) -> list[str]:
+        """Writes a version under `token` and returns its labels (idempotent for the same token and value)."""
+        request: dict[str, Any] = {"SecretId": secret_id, "SecretString": value, "ClientRequestToken": token}
+        if stages is not None:
+            request["VersionStages"] = stages
+        answer = self._client.put_secret_value(**request)
+        return list(answer.get("VersionStages") or [])
+
+    def move_current(self, secret_id: str, *, to_version: str, from_version: str | None) -> None:
+        """Makes `to_version` AWSCURRENT; Secrets Manager moves AWSPREVIOUS itself."""
+        request: dict[str, Any] = {"SecretId": secret_id, "VersionStage": CURRENT, "MoveToVersionId": to_version}
+        if from_version is not None:
+            request["RemoveFromVersionId"] = from_version
+        self._client.update_secret_version_stage(**request)
+
+    def clear_pending(self, secret_id: str, *, version: str) -> None:
+        """Takes AWSPENDING off a finished version, so no rotation looks in progress."""
+        self._client.update_secret_version_stage(SecretId=secret_id, VersionStage=PENDING, RemoveFromVersionId=version)
+
+    def describe(self, secret_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._client.describe_secret(SecretId=secret_id)
+        return answer

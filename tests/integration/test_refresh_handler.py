@@ -1,0 +1,117 @@
+"""The refresh function's handler: settings at start, dispatch, metrics and logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kustomer_token.errors import ConfigurationError
+from kustomer_token.refresh import RefreshError
+from tests.conftest import load_function, metric_total
+from tests.support.events import FakeLambdaContext
+from tests.support.fake_kustomer import FakeKustomer, error_reply, secret_reply
+
+
+@pytest.fixture
+def secrets_for_refresh(secretsmanager: Any, api_key: str) -> tuple[str, str]:
+    signing = secretsmanager.create_secret(Name="SigningSecret")["ARN"]
+    api = secretsmanager.create_secret(Name="ApiKeySecret", SecretString=api_key)["ARN"]
+    return signing, api
+
+
+def _load(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Any:
+    for name in ("KUSTOMER_ORG", "KUSTOMER_API_BASE_URL", "API_KEY_SECRET_ID", "SIGNING_SECRET_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return load_function("refresh", f"refresh_app_{id(environment)}")
+
+
+def test_a_scheduled_run_through_the_handler(
+    monkeypatch: pytest.MonkeyPatch,
+    secrets_for_refresh: tuple[str, str],
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    read_output: Callable[[], list[dict[str, Any]]],
+    secretsmanager: Any,
+) -> None:
+    signing, api = secrets_for_refresh
+    app = _load(monkeypatch, SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    secret = new_signing_secret(64)
+    kustomer.answer(secret_reply(secret))
+    read_output()
+    first = app.lambda_handler({}, FakeLambdaContext())
+    second = app.lambda_handler({"source": "scheduler"}, FakeLambdaContext())
+    assert first["changed"] is True
+    assert second == {"changed": False, "versionId": first["versionId"]}
+    assert secretsmanager.get_secret_value(SecretId=signing, VersionStage="AWSCURRENT")["SecretString"] == secret
+    output = read_output()
+    assert metric_total(output, "SecretChanged") == 1
+    assert metric_total(output, "SecretUnchanged") == 1
+    changed = [line for line in output if line.get("message") == "signing secret changed"]
+    assert len(changed[0]["secret_fingerprint"]) == 12
+
+
+def test_a_failed_run_raises_and_is_counted_by_reason(
+    monkeypatch: pytest.MonkeyPatch,
+    secrets_for_refresh: tuple[str, str],
+    kustomer: FakeKustomer,
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    signing, api = secrets_for_refresh
+    app = _load(monkeypatch, SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    kustomer.answer(error_reply(401, "Unauthorized"))
+    read_output()
+    with pytest.raises(Exception, match=r"org\.admin and org\.user"):
+        app.lambda_handler({}, FakeLambdaContext())
+    output = read_output()
+    assert metric_total(output, "RefreshFailed", Reason="Unauthorized") == 1
+    errors = [line for line in output if line.get("message") == "secret refresh failed"]
+    assert errors[0]["reason"] == "Unauthorized"
+
+
+def test_an_unknown_event_raises_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, secrets_for_refresh: tuple[str, str], kustomer: FakeKustomer
+) -> None:
+    signing, api = secrets_for_refresh
+    app = _load(monkeypatch, SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    with pytest.raises(RefreshError, match="unrecognised event"):
+        app.lambda_handler(["not", "an", "object"], FakeLambdaContext())
+    assert kustomer.settings_calls() == []
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"API_KEY_SECRET_ID": "a", "KUSTOMER_ORG": "acme"}, "SIGNING_SECRET_ID"),
+        ({"SIGNING_SECRET_ID": "s", "KUSTOMER_ORG": "acme"}, "API_KEY_SECRET_ID"),
+        ({"SIGNING_SECRET_ID": "s", "API_KEY_SECRET_ID": "a"}, "KUSTOMER_ORG"),
+        ({"SIGNING_SECRET_ID": "s", "API_KEY_SECRET_ID": "a", "KUSTOMER_ORG": "Acme Inc"}, "KUSTOMER_ORG"),
+        (
+            {"SIGNING_SECRET_ID": "s", "API_KEY_SECRET_ID": "a", "KUSTOMER_API_BASE_URL": "http://api.example.com"},
+            "KUSTOMER_API_BASE_URL",
+        ),
+        (
+            {"SIGNING_SECRET_ID": "s", "API_KEY_SECRET_ID": "a", "KUSTOMER_API_BASE_URL": "ftp://x"},
+            "KUSTOMER_API_BASE_URL",
+        ),
+    ],
+)
+def test_a_bad_setting_fails_the_cold_start_naming_it(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        _load(monkeypatch, **environment)
+
+
+def test_the_base_url_comes_from_the_org_or_the_override() -> None:
+    from kustomer_token.settings import RefreshSettings
+
+    base = {"SIGNING_SECRET_ID": "s", "API_KEY_SECRET_ID": "a"}
+    assert RefreshSettings.from_env({**base, "KUSTOMER_ORG": "acme"}).kustomer_api_base_url == (
+        "https://acme.api.kustomerapp.com"
+    )
+    override = {**base, "KUSTOMER_ORG": "acme", "KUSTOMER_API_BASE_URL": "https://api.prod2.kustomerapp.com/"}
+    assert RefreshSettings.from_env(override).kustomer_api_base_url == "https://api.prod2.kustomerapp.com"

@@ -1,0 +1,128 @@
+"""A real HTTP server on loopback that answers like Kustomer's chat settings endpoint.
+
+It answers GET /v1/auth/customer/settings for one API key, from a script of
+replies (each test says what Kustomer does: a secret, a 503 with HTML, a 429,
+the wrong-pod message, a hang...), and records the requests it got.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SETTINGS_PATH = "/v1/auth/customer/settings"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False
+
+
+def secret_reply(secret: object, *, json_api: bool = True) -> Reply:
+    """200 with the settings document, the secret under data.attributes (or attributes)."""
+    attributes = {"secret": secret, "enabled": True}
+    document: dict[str, Any] = (
+        {"data": {"type": "customer_auth_settings", "id": "0123456789abcdef", "attributes": attributes}}
+        if json_api
+        else {"attributes": attributes}
+    )
+    return Reply(200, json.dumps(document).encode(), {"Content-Type": "application/json"})
+
+
+def json_reply(status: int, document: object, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(document).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+def error_reply(status: int, title: str, headers: dict[str, str] | None = None) -> Reply:
+    return json_reply(status, {"errors": [{"status": status, "title": title}]}, headers)
+
+
+POD_MISMATCH_TITLE = "Auth token associated with pod prod2 but request is being handled by prod1"
+HTML_PAGE = b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head><body>down</body></html>"
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    path: str
+    headers: dict[str, str] = field(repr=False)
+
+
+class FakeKustomer:
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.requests: list[SeenRequest] = []
+        self._replies: list[Reply] = []
+        self._default: Reply = error_reply(500, "no reply scripted")
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kustomer", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeKustomer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def answer(self, *replies: Reply, then: Reply | None = None) -> None:
+        """Answer the next requests with these replies, in order, and all later ones with `then`."""
+        with self._lock:
+            self._replies = list(replies)
+            if then is not None:
+                self._default = then
+            elif replies:
+                self._default = replies[-1]
+
+    def settings_calls(self) -> list[SeenRequest]:
+        return [r for r in self.requests if r.path == SETTINGS_PATH]
+
+    def _next_reply(self) -> Reply:
+        with self._lock:
+            return self._replies.pop(0) if self._replies else self._default
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                fake.requests.append(SeenRequest("GET", self.path, dict(self.headers.items())))
+                if self.path != SETTINGS_PATH:
+                    self._send(error_reply(404, "Not Found"))
+                elif self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    self._send(error_reply(401, "Unauthorized"))
+                else:
+                    self._send(fake._next_reply())
+
+            def _send(self, reply: Reply) -> None:
+                if reply.hang:
+                    fake._release.wait(120)
+                    return
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: tests read self.requests instead
+
+        return Handler
