@@ -13,7 +13,6 @@ from tests.support.fake_kustomer import FakeKustomer
 from tests.support.lambda_runtime import LambdaRuntime
 from tests.support.leaks import LEAK_WATCH
 from tests.support.services import MotoServer
-from tests.support.template import function_settings
 
 _names = itertools.count(1)
 
@@ -51,18 +50,11 @@ def start_function(
     started: list[LambdaRuntime] = []
 
     def start(logical_id: str, parameters: dict[str, str] | None = None) -> LambdaRuntime:
-        environment, properties = function_settings(
+        runtime = LambdaRuntime.from_template(
             logical_id,
             resources={"SigningSecret": local_stack.signing_secret_arn, "ApiKeySecret": local_stack.api_key_secret_arn},
             parameters={"KustomerOrg": "example", "KustomerApiBaseUrl": kustomer.url, **(parameters or {})},
-        )
-        environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = moto_server.url
-        runtime = LambdaRuntime(
-            logical_id,
-            handler=properties["Handler"],
-            environment=environment,
-            timeout_seconds=int(properties.get("Timeout", 3)),
-            memory_mb=int(properties.get("MemorySize", 128)),
+            secrets_manager_url=moto_server.url,
         )
         started.append(runtime)
         return runtime.start()

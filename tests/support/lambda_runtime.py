@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.support.services import free_port
+from tests.support.template import function_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / ".aws-sam" / "build"
@@ -76,6 +77,27 @@ class LambdaRuntime:
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix=f"{logical_id}-", suffix=".log", delete=False)  # noqa: SIM115
         self.started_at = 0.0
+
+    @classmethod
+    def from_template(
+        cls,
+        logical_id: str,
+        *,
+        resources: dict[str, str],
+        parameters: dict[str, str],
+        secrets_manager_url: str,
+    ) -> LambdaRuntime:
+        """A built function with the environment, handler, timeout and memory template.yaml gives it,
+        pointed at a local Secrets Manager."""
+        environment, properties = function_settings(logical_id, resources=resources, parameters=parameters)
+        environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = secrets_manager_url
+        return cls(
+            logical_id,
+            handler=properties["Handler"],
+            environment=environment,
+            timeout_seconds=int(properties.get("Timeout", 3)),
+            memory_mb=int(properties.get("MemorySize", 128)),
+        )
 
     def _process_environment(self) -> dict[str, str]:
         region = self.environment.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")

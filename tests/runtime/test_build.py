@@ -1,0 +1,55 @@
+"""The sam build output: what Lambda will run on arm64."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.lambda_runtime import BUILD_DIR
+from tests.support.template import load_template
+
+ELF_MAGIC = b"\x7fELF"
+EM_AARCH64 = 0xB7
+
+
+def _native_files(folder: Path) -> list[Path]:
+    native = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                if handle.read(4) == ELF_MAGIC:
+                    native.append(path)
+    return native
+
+
+def test_the_layer_holds_the_package_and_its_pinned_dependencies() -> None:
+    python = BUILD_DIR / "SharedLayer" / "python"
+    assert (python / "kustomer_token" / "token.py").is_file()
+    pinned = (Path(__file__).resolve().parents[2] / "layers" / "shared" / "requirements.txt").read_text()
+    for requirement in (line for line in pinned.splitlines() if line and not line.startswith("#")):
+        name, version = requirement.split("==")
+        normalized = name.lower().replace("-", "_")
+        dist_infos = [p.name.lower() for p in python.glob("*.dist-info")]
+        assert any(d.startswith(f"{normalized}-{version}.") for d in dist_infos), requirement
+
+
+def test_the_layer_holds_only_arm64_or_pure_python_code() -> None:
+    python = BUILD_DIR / "SharedLayer" / "python"
+    for path in _native_files(python):
+        header = path.read_bytes()[:20]
+        machine = int.from_bytes(header[18:20], "little")
+        assert machine == EM_AARCH64, f"{path.relative_to(python)} is native code for machine {machine:#x}, not arm64"
+
+
+def test_the_functions_hold_only_their_handlers() -> None:
+    for name in ("MintTokenFunction", "RefreshSecretFunction"):
+        files = sorted(p.name for p in (BUILD_DIR / name).iterdir() if p.name != "__pycache__")
+        assert files == ["app.py"], (name, files)
+
+
+def test_the_built_template_runs_python313_on_arm64() -> None:
+    built = load_template(BUILD_DIR / "template.yaml")
+    function_globals = built["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    layer = built["Resources"]["SharedLayer"]
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"

@@ -1,0 +1,88 @@
+"""The stack's AWS and Kustomer neighbours on this machine: a local Secrets Manager
+(moto) holding the stack's two secrets, and a fake Kustomer holding a generated
+signing secret, with the built functions wired to them in the Lambda runtime.
+Used by `make demo`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+
+from tests.support.fake_kustomer import FakeKustomer, secret_reply  # noqa: E402
+from tests.support.lambda_runtime import LambdaRuntime  # noqa: E402
+from tests.support.services import MotoServer  # noqa: E402
+
+LOCAL_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@dataclass
+class LocalStack:
+    secrets_manager_url: str
+    kustomer: FakeKustomer
+    kustomer_secret: str
+    signing_secret_arn: str
+    api_key_secret_arn: str
+    client: Any
+    _running: ExitStack
+
+    def runtime(self, logical_id: str, parameters: dict[str, str] | None = None) -> LambdaRuntime:
+        """A built function wired to this stack (not started)."""
+        return LambdaRuntime.from_template(
+            logical_id,
+            resources={"SigningSecret": self.signing_secret_arn, "ApiKeySecret": self.api_key_secret_arn},
+            parameters={"KustomerOrg": "demo", "KustomerApiBaseUrl": self.kustomer.url, **(parameters or {})},
+            secrets_manager_url=self.secrets_manager_url,
+        )
+
+    def start_function(self, logical_id: str, parameters: dict[str, str] | None = None) -> LambdaRuntime:
+        """A built function in the Lambda runtime, stopped with the stack."""
+        runtime = self.runtime(logical_id, parameters)
+        self._running.callback(runtime.close)
+        return runtime.start()
+
+    def current_signing_secret(self) -> str | None:
+        try:
+            answer = self.client.get_secret_value(SecretId=self.signing_secret_arn, VersionStage="AWSCURRENT")
+        except self.client.exceptions.ResourceNotFoundException:
+            return None
+        value: str | None = answer.get("SecretString")
+        return value
+
+
+@contextmanager
+def local_stack() -> Iterator[LocalStack]:
+    """Starts moto and the fake Kustomer on free loopback ports; stops both on exit."""
+    os.environ.update(LOCAL_AWS_ENVIRONMENT)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    with ExitStack() as running:
+        moto = running.enter_context(MotoServer())
+        api_key = "local-" + secrets.token_hex(20)
+        kustomer_secret = secrets.token_hex(32)
+        kustomer = FakeKustomer(api_key).start()
+        running.callback(kustomer.stop)
+        kustomer.answer(secret_reply(kustomer_secret))
+        client = boto3.client("secretsmanager", endpoint_url=moto.url)
+        signing_arn = client.create_secret(Name="kustomer-chat-token/SigningSecret")["ARN"]
+        api_key_arn = client.create_secret(Name="kustomer-chat-token/ApiKeySecret", SecretString=api_key)["ARN"]
+        yield LocalStack(moto.url, kustomer, kustomer_secret, signing_arn, api_key_arn, client, running)
