@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from tests.support.lambda_runtime import BUILD_DIR
@@ -40,10 +41,23 @@ def test_the_layer_holds_only_arm64_or_pure_python_code() -> None:
         assert machine == EM_AARCH64, f"{path.relative_to(python)} is native code for machine {machine:#x}, not arm64"
 
 
-def test_the_functions_hold_only_their_handlers() -> None:
+def test_the_functions_hold_only_their_handlers_and_bytecode() -> None:
     for name in ("MintTokenFunction", "RefreshSecretFunction"):
-        files = sorted(p.name for p in (BUILD_DIR / name).iterdir() if p.name != "__pycache__")
-        assert files == ["app.py"], (name, files)
+        files = sorted(str(p.relative_to(BUILD_DIR / name)) for p in (BUILD_DIR / name).rglob("*") if p.is_file())
+        assert files == ["__pycache__/app.cpython-313.pyc", "app.py"], (name, files)
+
+
+def test_every_module_ships_bytecode_python_313_uses_without_checking_the_source() -> None:
+    # Lambda's filesystem is read-only: without shipped .pyc, every cold start compiles every module.
+    folders = [BUILD_DIR / "SharedLayer" / "python", BUILD_DIR / "MintTokenFunction", BUILD_DIR / "RefreshSecretFunction"]
+    sources = [path for folder in folders for path in folder.rglob("*.py")]
+    assert len(sources) > 100
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        assert compiled.is_file(), source
+        header = compiled.read_bytes()[:8]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, compiled
+        assert int.from_bytes(header[4:8], "little") == 0b01, f"{compiled} is not an unchecked-hash pyc"
 
 
 def test_the_built_template_runs_python313_on_arm64() -> None:
