@@ -5,16 +5,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from kustomer_token.powertools_imports import skip_package_init
 
-from kustomer_token.errors import InternalError, MethodNotAllowed, NotFound, TokenServiceError, Unauthenticated
-from kustomer_token.minting import TokenMinter
-from kustomer_token.observability import logger, metrics
-from kustomer_token.settings import MintSettings
-from kustomer_token.token import LoginToken
+skip_package_init("aws_lambda_powertools.event_handler")  # only the API Gateway resolver: see the module
+
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver, Response  # noqa: E402
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError  # noqa: E402
+from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
+from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
+
+from kustomer_token.errors import (  # noqa: E402
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    TokenServiceError,
+    Unauthenticated,
+)
+from kustomer_token.minting import TokenMinter  # noqa: E402
+from kustomer_token.observability import logger, metrics  # noqa: E402
+from kustomer_token.settings import MintSettings  # noqa: E402
+from kustomer_token.token import LoginToken  # noqa: E402
 
 END_USER_ROUTE = "/token"
 SERVER_ROUTE = "/server/token"

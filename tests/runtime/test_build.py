@@ -49,7 +49,7 @@ def test_the_functions_hold_only_their_handlers_and_bytecode() -> None:
 
 def test_every_module_ships_bytecode_python_313_uses_without_checking_the_source() -> None:
     # Lambda's filesystem is read-only: without shipped .pyc, every cold start compiles every module.
-    folders = [BUILD_DIR / "SharedLayer" / "python", BUILD_DIR / "MintTokenFunction", BUILD_DIR / "RefreshSecretFunction"]
+    folders = [BUILD_DIR / name for name in ("SharedLayer/python", "MintTokenFunction", "RefreshSecretFunction")]
     sources = [path for folder in folders for path in folder.rglob("*.py")]
     assert len(sources) > 100
     for source in sources:

@@ -60,10 +60,12 @@ class LambdaRuntime:
         timeout_seconds: int = 10,
         memory_mb: int = 256,
         build_dir: Path = BUILD_DIR,
+        task_root: Path | None = None,
+        layer_python: Path | None = None,
     ) -> None:
         self.logical_id = logical_id
-        self.task_root = build_dir / logical_id
-        self.layer_python = build_dir / "SharedLayer" / "python"
+        self.task_root = task_root or build_dir / logical_id
+        self.layer_python = layer_python or build_dir / "SharedLayer" / "python"
         for needed in (self.task_root, self.layer_python):
             if not needed.is_dir():
                 raise FileNotFoundError(f"{needed} is missing: run `make build` first")
@@ -181,6 +183,19 @@ class LambdaRuntime:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    def runtime_pid(self) -> int | None:
+        """The Python runtime process the emulator started (after the first invocation)."""
+        if self._process is None:
+            return None
+        pids: list[int] = []
+        # The emulator is multi-threaded: its child may be listed under any of its threads.
+        for children in Path(f"/proc/{self._process.pid}/task").glob("*/children"):
+            try:
+                pids += [int(pid) for pid in children.read_text().split()]
+            except OSError:
+                continue
+        return min(pids) if pids else None
 
     def logs(self) -> str:
         self._log.flush()

@@ -55,7 +55,10 @@ class _GoodSecret:
 
 def _default_provider() -> Any:
     # Imported on first use so a container pays for boto3 only when it reads the secret.
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from kustomer_token.powertools_imports import skip_package_init
+
+    skip_package_init("aws_lambda_powertools.utilities.parameters")  # not the SSM/AppConfig/DynamoDB providers
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
     from botocore.config import Config
 
     class _CountingSecretsProvider(SecretsProvider):
