@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-SOURCES := layers/shared/kustomer_token functions tests tools
+SOURCES := layers/shared/kustomer_token functions tests tools benchmarks
 
 .PHONY: help
 help: ## list the targets
@@ -55,6 +55,10 @@ build: $(SAM_VENV)/.installed ## sam build: python3.13 arm64 artifacts in .aws-s
 .PHONY: demo
 demo: install build ## run the whole system locally and print a verified token
 	$(PY) tools/demo.py
+
+.PHONY: bench
+bench: install build ## performance figures against references (table + benchmarks/results.json)
+	$(PY) benchmarks/bench.py
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff lint and format check
