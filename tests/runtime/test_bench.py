@@ -22,7 +22,7 @@ def test_the_quick_benchmark_runs_and_its_counts_meet_their_goals(tmp_path: Path
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads(output.read_text())
-    assert set(results["cold"]["median_ms"]) == {"bare", "floor", "mint", "naive"}
+    assert set(results["cold"]["median_ms"]) == {"bare", "floor", "mint", "naive", "mint_extension"}
     assert all(value > 0 for value in results["cold"]["median_ms"].values())
     assert results["warm"]["handler_us"] > 0
     # Counts are deterministic: these goals are checked here too.

@@ -38,17 +38,39 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return template
 
 
-def _resolve(value: Any, parameters: dict[str, str], resources: dict[str, str], where: str) -> str:
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        name = value["Ref"]
-        if name in resources:
-            return resources[name]
-        if name in parameters:
-            return parameters[name]
-        raise KeyError(f"{where}: no local value for !Ref {name}")
-    raise ValueError(f"{where}: {value!r} cannot be resolved locally")
+class _Context:
+    def __init__(self, parameters: dict[str, str], resources: dict[str, str], conditions: dict[str, Any]) -> None:
+        self.parameters = parameters
+        self.resources = resources
+        self.conditions = conditions
+
+    def condition(self, name: str, where: str) -> bool:
+        return self.truth(self.conditions[name], where)
+
+    def truth(self, expression: Any, where: str) -> bool:
+        if isinstance(expression, dict) and set(expression) == {"Fn::Equals"}:
+            left, right = (self.value(item, where) for item in expression["Fn::Equals"])
+            return left == right
+        if isinstance(expression, dict) and set(expression) == {"Fn::Not"}:
+            return not self.truth(expression["Fn::Not"][0], where)
+        if isinstance(expression, dict) and set(expression) == {"Condition"}:
+            return self.condition(expression["Condition"], where)
+        raise ValueError(f"{where}: condition {expression!r} cannot be evaluated locally")
+
+    def value(self, value: Any, where: str) -> str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            name = value["Ref"]
+            if name in self.resources:
+                return self.resources[name]
+            if name in self.parameters:
+                return self.parameters[name]
+            raise KeyError(f"{where}: no local value for !Ref {name}")
+        if isinstance(value, dict) and set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            return self.value(when_true if self.condition(name, where) else when_false, where)
+        raise ValueError(f"{where}: {value!r} cannot be resolved locally")
 
 
 def function_settings(
@@ -75,7 +97,6 @@ def function_settings(
         **global_properties.get("Environment", {}).get("Variables", {}),
         **properties.get("Environment", {}).get("Variables", {}),
     }
-    environment = {
-        name: _resolve(value, parameter_values, resources, f"{logical_id}.{name}") for name, value in variables.items()
-    }
+    context = _Context(parameter_values, resources, template.get("Conditions", {}))
+    environment = {name: context.value(value, f"{logical_id}.{name}") for name, value in variables.items()}
     return environment, merged

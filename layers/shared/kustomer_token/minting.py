@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from kustomer_token.errors import InvalidRequest
 from kustomer_token.identity import SERVER_TOKEN_REQUEST_SCHEMA, Identity, identity_from_body, identity_from_claims
 from kustomer_token.observability import count_minted, logger
 from kustomer_token.settings import MintSettings
-from kustomer_token.signing_secret import SigningSecretCache
+from kustomer_token.signing_secret import SigningSecretCache, extension_provider
 from kustomer_token.token import LoginToken, sign_login_token
 
 MAX_BODY_BYTES = 4096
@@ -33,12 +33,32 @@ class TokenMinter:
 
     @classmethod
     def from_settings(cls, settings: MintSettings) -> TokenMinter:
+        options: dict[str, Any] = {}
+        if settings.signing_secret_source == "extension":
+            options["provider_factory"] = partial(extension_provider, settings.extension_port)
         cache = SigningSecretCache(
             settings.signing_secret_id,
             ttl_seconds=settings.secret_cache_ttl_seconds,
             max_stale_seconds=settings.secret_max_stale_seconds,
+            **options,
         )
-        return cls(settings, cache)
+        minter = cls(settings, cache)
+        if settings.snap_start:
+            minter.prepare_for_snapshot()
+        return minter
+
+    def prepare_for_snapshot(self) -> None:
+        """SnapStart: the client goes into the snapshot; no secret does, and restores forget what they hold."""
+        from snapshot_restore_py import register_after_restore
+
+        self._secret_cache.prime()
+        register_after_restore(self.after_restore)
+
+    def after_restore(self) -> None:
+        import random
+
+        self._secret_cache.forget()
+        random.seed()  # clones of one snapshot must not share the random state (retry jitter)
 
     def for_claims(self, claims: Mapping[str, Any] | None, *, route: str) -> LoginToken:
         """End users: the identity comes from the authorizer's verified claims only."""

@@ -15,6 +15,7 @@ from typing import Literal, get_args
 from kustomer_token.errors import ConfigurationError
 
 TokenIdentityPolicy = Literal["externalId", "email", "both"]
+SecretSource = Literal["sdk", "extension"]
 
 _CLAIM_NAME = re.compile(r"^[A-Za-z0-9_:./\-]{1,128}$")
 
@@ -59,6 +60,24 @@ def _identity_policy(environ: Mapping[str, str], name: str) -> TokenIdentityPoli
     raise ConfigurationError(f"{name} must be one of externalId, email, both; got {raw!r}")
 
 
+def _secret_source(environ: Mapping[str, str], name: str) -> SecretSource:
+    raw = environ.get(name, "").strip() or "sdk"
+    if raw == "sdk":
+        return "sdk"
+    if raw == "extension":
+        return "extension"
+    raise ConfigurationError(f"{name} must be 'sdk' or 'extension', got {raw!r}")
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigurationError(f"{name} must be a TCP port number, got {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class MintSettings:
     """What the mint function needs; see the README's settings table."""
@@ -70,6 +89,11 @@ class MintSettings:
     external_id_claim: str = "sub"
     email_claim: str = "email"
     require_email_verified: bool = True
+    # "extension": read through the AWS Parameters and Secrets Lambda Extension (no boto3).
+    signing_secret_source: SecretSource = "sdk"
+    extension_port: int = 2773
+    # Set by Lambda while it initialises a SnapStart snapshot.
+    snap_start: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MintSettings:
@@ -82,6 +106,9 @@ class MintSettings:
             external_id_claim=_claim_name(env, "EXTERNAL_ID_CLAIM", "sub"),
             email_claim=_claim_name(env, "EMAIL_CLAIM", "email"),
             require_email_verified=_boolean(env, "REQUIRE_EMAIL_VERIFIED", True),
+            signing_secret_source=_secret_source(env, "SIGNING_SECRET_SOURCE"),
+            extension_port=_port(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773),
+            snap_start=env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start",
         )
 
 

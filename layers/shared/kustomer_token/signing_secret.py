@@ -37,13 +37,16 @@ def secret_problem(value: object) -> str | None:
 
 
 def _failure_reason(exc: BaseException) -> str:
-    """A short, secret-free reason: the AWS error code or the exception class."""
+    """A short, secret-free reason: the AWS error code, the HTTP status, or the exception class."""
     cause = exc.__cause__ or exc.__context__ or exc
     response = getattr(cause, "response", None)
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code")
         if isinstance(code, str) and code:
             return code
+    status = getattr(cause, "code", None)
+    if isinstance(status, int):
+        return f"HTTP{status}"
     return type(cause).__name__
 
 
@@ -78,6 +81,51 @@ def _default_provider() -> Any:
     return _CountingSecretsProvider(boto_config=boto_config)
 
 
+def extension_provider(port: int) -> Any:
+    """Reads through the AWS Parameters and Secrets Lambda Extension on localhost: no boto3 at all.
+
+    Powertools has no provider for this extension (it has one for AppConfig's), so
+    this is a small BaseProvider: Powertools still does the TTL cache above it.
+    """
+    from kustomer_token.powertools_imports import skip_package_init
+
+    skip_package_init("aws_lambda_powertools.utilities.parameters")
+    from aws_lambda_powertools.utilities.parameters.base import BaseProvider
+
+    class _ExtensionSecretsProvider(BaseProvider):
+        reads = 0
+
+        def __init__(self) -> None:
+            import urllib.request
+
+            super().__init__()  # type: ignore[no-untyped-call]
+            self._urlopen = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
+            self._request = urllib.request.Request
+
+        def _get(self, name: str, **sdk_options: Any) -> str | bytes:
+            import base64
+            import json
+            import os
+            from urllib.parse import urlencode
+
+            self.reads += 1
+            query = urlencode({"secretId": name, "versionStage": "AWSCURRENT"})
+            request = self._request(
+                f"http://127.0.0.1:{port}/secretsmanager/get?{query}",
+                headers={"X-Aws-Parameters-Secrets-Token": os.environ.get("AWS_SESSION_TOKEN", "")},
+            )
+            with self._urlopen(request, timeout=3) as response:
+                answer = json.loads(response.read())
+            if "SecretString" in answer:
+                return str(answer["SecretString"])
+            return base64.b64decode(answer["SecretBinary"])
+
+        def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
+            raise NotImplementedError("the signing secret is one secret")
+
+    return _ExtensionSecretsProvider()
+
+
 class SigningSecretCache:
     """One per container: the signing secret, read at most once per TTL."""
 
@@ -99,6 +147,18 @@ class SigningSecretCache:
         self._last_good: _GoodSecret | None = None
         self._retry_not_before = float("-inf")
         self._warned_short_secret = False
+
+    def prime(self) -> None:
+        """Makes the Secrets Manager client now (for a SnapStart snapshot), without reading the secret."""
+        if self._provider is None:
+            self._provider = self._provider_factory()
+
+    def forget(self) -> None:
+        """Drops every value held (after a SnapStart restore: the snapshot may be days old)."""
+        if self._provider is not None:
+            self._provider.clear_cache()
+        self._last_good = None
+        self._retry_not_before = float("-inf")
 
     def get(self) -> str:
         """The signing secret to use now, or SigningSecretUnavailable (503)."""

@@ -1,0 +1,92 @@
+"""Opt-in paths of the mint: the Parameters and Secrets Lambda Extension, and SnapStart."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.conftest import MintContainer, metric_total
+from tests.support.events import http_api_event
+from tests.support.fake_secrets_extension import FakeSecretsExtension
+from tests.support.services import MotoServer, free_port
+
+VISITOR = {"sub": "user-1"}
+
+
+@pytest.fixture
+def extension(moto_server: MotoServer) -> Iterator[FakeSecretsExtension]:
+    fake = FakeSecretsExtension(moto_server.url, os.environ["AWS_SESSION_TOKEN"]).start()
+    yield fake
+    fake.stop()
+
+
+def test_the_extension_path_reads_the_secret_without_the_sdk(
+    stored_secret: tuple[str, str], extension: FakeSecretsExtension, start_mint: Callable[..., MintContainer]
+) -> None:
+    arn, secret = stored_secret
+    mint = start_mint(
+        SIGNING_SECRET_ID=arn,
+        SIGNING_SECRET_SOURCE="extension",
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(extension.port),
+    )
+    answers = [mint.invoke(http_api_event("POST", "/token", claims=VISITOR)) for _ in range(3)]
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert jwt.decode(answers[0].body["jwtToken"], secret, algorithms=["HS256"])["externalId"] == "user-1"
+    assert extension.requests == 1  # our TTL cache sits above the extension's own
+
+
+def test_an_unreachable_extension_is_a_503_on_a_cold_container(
+    stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]
+) -> None:
+    mint = start_mint(
+        SIGNING_SECRET_ID=stored_secret[0],
+        SIGNING_SECRET_SOURCE="extension",
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(free_port()),
+    )
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    assert answer.status == 503
+    assert answer.body["error"] == "signing_secret_unavailable"
+
+
+def test_a_bad_source_setting_fails_the_start(start_mint: Callable[..., MintContainer]) -> None:
+    from kustomer_token.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="SIGNING_SECRET_SOURCE"):
+        start_mint(SIGNING_SECRET_ID="s", SIGNING_SECRET_SOURCE="ssm")
+
+
+def test_snapstart_snapshots_the_client_and_restores_forget_the_secret(
+    secretsmanager: Any,
+    stored_secret: tuple[str, str],
+    new_signing_secret: Callable[[int], str],
+    start_mint: Callable[..., MintContainer],
+    monkeypatch: pytest.MonkeyPatch,
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    import snapshot_restore_py
+
+    hooks: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+    monkeypatch.setattr(snapshot_restore_py, "_after_restore_registry", hooks)
+    arn, first = stored_secret
+    # Given a container initialised for a SnapStart snapshot
+    mint = start_mint(SIGNING_SECRET_ID=arn, AWS_LAMBDA_INITIALIZATION_TYPE="snap-start")
+    cache = mint.module.minter._secret_cache
+    # Then the client is made at init but no secret is read into the snapshot
+    assert cache._provider is not None
+    assert cache._provider.reads == 0
+    assert [function.__name__ for function, _, _ in hooks] == ["after_restore"]
+    assert jwt.decode(mint.invoke(http_api_event("POST", "/token", claims=VISITOR)).body["jwtToken"], first, ["HS256"])
+    # When the secret changes and a clone of the snapshot is restored
+    second = new_signing_secret(48)
+    secretsmanager.put_secret_value(SecretId=arn, SecretString=second)
+    read_output()
+    for function, args, kwargs in hooks:
+        function(*args, **kwargs)
+    # Then the restored container reads the secret again instead of signing with the snapshot's
+    answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
+    assert jwt.decode(answer.body["jwtToken"], second, algorithms=["HS256"])["externalId"] == "user-1"
+    assert metric_total(read_output(), "SecretCacheMiss") == 1
