@@ -73,7 +73,9 @@ def _naive_layer() -> Iterator[Path]:
         yield target
 
 
-EXAMPLE_EXTENSION_LAYER = "arn:aws:lambda:us-east-1:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:1"
+EXAMPLE_EXTENSION_LAYER = (
+    "arn:aws:lambda:us-east-1:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:1"
+)
 
 
 def _cold_runtime(

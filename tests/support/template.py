@@ -99,4 +99,7 @@ def function_settings(
     }
     context = _Context(parameter_values, resources, template.get("Conditions", {}))
     environment = {name: context.value(value, f"{logical_id}.{name}") for name, value in variables.items()}
+    for key in ("Handler", "Timeout", "MemorySize"):
+        if key in merged:
+            merged[key] = context.value(merged[key], f"{logical_id}.{key}")
     return environment, merged
