@@ -60,6 +60,10 @@ demo: install build ## run the whole system locally and print a verified token
 bench: install build ## performance figures against references (table + benchmarks/results.json)
 	$(PY) benchmarks/bench.py
 
+.PHONY: fuzz
+fuzz: install build ## hypothesis with at least 10,000 examples per handler (make test runs 150)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/fuzz -q -p no:cacheprovider
+
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(VENV)/bin/ruff check $(SOURCES)

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.events import FakeLambdaContext
 from tests.support.fake_kustomer import FakeKustomer
@@ -23,6 +24,11 @@ from tests.support.leaks import LEAK_WATCH
 from tests.support.services import MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# `make test` fuzzes briefly; `make fuzz` sets HYPOTHESIS_PROFILE=fuzz for at least 10,000 examples per target.
+hypothesis_settings.register_profile("fast", max_examples=150, deadline=None, derandomize=False)
+hypothesis_settings.register_profile("fuzz", max_examples=10_000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 # No real AWS account is ever touched: fake credentials, no profile files.
 _AWS_TEST_ENV = {

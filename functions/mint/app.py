@@ -16,11 +16,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
 
 from kustomer_token.errors import (  # noqa: E402
     InternalError,
+    InvalidRequest,
     MethodNotAllowed,
     NotFound,
     TokenServiceError,
     Unauthenticated,
 )
+from kustomer_token.http_event import http_event_problem  # noqa: E402
 from kustomer_token.minting import TokenMinter  # noqa: E402
 from kustomer_token.observability import logger, metrics  # noqa: E402
 from kustomer_token.settings import MintSettings  # noqa: E402
@@ -69,7 +71,10 @@ def server_token() -> Response[str]:
     if not isinstance(_authorizer().get("iam"), dict):
         raise Unauthenticated("this route needs an IAM-signed (SigV4) request")
     event = app.current_event
-    body = event.decoded_body if event.is_base64_encoded else event.body
+    try:
+        body = event.decoded_body if event.is_base64_encoded else event.body
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+        raise InvalidRequest("the body is marked base64 but is not base64-encoded UTF-8 text") from None
     return _token_response(minter.for_body(body, route=SERVER_ROUTE))
 
 
@@ -102,5 +107,14 @@ app.exception_handler(Exception)(unexpected_error)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    problem = http_event_problem(event)
+    if problem:
+        refusal = error_response(InvalidRequest(f"not an API Gateway HTTP API payload 2.0 event: {problem}"))
+        return {
+            "statusCode": refusal.status_code,
+            "headers": {"Content-Type": "application/json", **refusal.headers},
+            "body": refusal.body,
+            "isBase64Encoded": False,
+        }
     answer: dict[str, Any] = app.resolve(event, context)
     return answer

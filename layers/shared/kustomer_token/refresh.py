@@ -126,8 +126,9 @@ class SecretRefresher:
 
     def rotate(self, event: Mapping[str, Any], deadline: float) -> dict[str, Any]:
         secret_id, token, step = _rotation_fields(event)
-        metadata = self._store.describe(secret_id)
-        if self._settings.signing_secret_id not in (metadata.get("ARN"), metadata.get("Name")):
+        # Only the configured signing secret is ever described or written, whatever the event names.
+        metadata = self._store.describe(self._settings.signing_secret_id)
+        if secret_id not in (self._settings.signing_secret_id, metadata.get("ARN"), metadata.get("Name")):
             raise RefreshError(
                 f"this function rotates only the signing secret {self._settings.signing_secret_id}, not {secret_id}",
                 "WrongSecret",
