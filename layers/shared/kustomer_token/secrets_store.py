@@ -28,7 +28,7 @@ def default_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+    config = Config(connect_timeout=2, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 3})
     return boto3.client("secretsmanager", config=config)
 
 
