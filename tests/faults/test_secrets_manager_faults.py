@@ -12,8 +12,9 @@ from typing import Any
 
 import jwt
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
-from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS
+from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError
 from tests.conftest import MintContainer, load_function, metric_total
 from tests.support.events import FakeLambdaContext, http_api_event
 from tests.support.fake_kustomer import FakeKustomer, secret_reply
@@ -75,7 +76,11 @@ def test_a_cold_mint_answers_503_with_retry_after(
 
 @pytest.fixture
 def refresher(
-    proxy: SecretsManagerProxy, secretsmanager: Any, kustomer: FakeKustomer, api_key: str, monkeypatch: pytest.MonkeyPatch
+    proxy: SecretsManagerProxy,
+    secretsmanager: Any,
+    kustomer: FakeKustomer,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[Any, str]:
     signing = secretsmanager.create_secret(Name="FaultSigningSecret")["ARN"]
     api = secretsmanager.create_secret(Name="FaultApiKeySecret", SecretString=api_key)["ARN"]
@@ -120,7 +125,7 @@ def test_the_refresher_raises_and_leaves_the_secret_as_it_was(
     versions_before = secretsmanager.list_secret_version_ids(SecretId=signing, IncludeDeprecated=True)["Versions"]
     # When Secrets Manager fails
     proxy.fail_with(fault)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises((BotoCoreError, ClientError, RefreshError)) as raised:
         app.lambda_handler(event, _ShortContext())
     proxy.heal()
     # Then the run raised, and nothing changed

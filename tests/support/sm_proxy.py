@@ -17,7 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-
 # The faults Secrets Manager can answer with, as (HTTP status, AWS error code, message).
 FAULTS: dict[str, tuple[int, str, str]] = {
     "throttling": (400, "ThrottlingException", "Rate exceeded"),

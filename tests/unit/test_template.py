@@ -108,7 +108,7 @@ def test_every_route_has_an_authorizer() -> None:
     jwt_config = api["Auth"]["Authorizers"]["VisitorJwt"]["JwtConfiguration"]
     assert jwt_config["issuer"] == {"Ref": "JwtIssuer"}
     routes = {}
-    for name, resource in RESOURCES.items():
+    for resource in RESOURCES.values():
         for event in resource.get("Properties", {}).get("Events", {}).values():
             if event["Type"] == "HttpApi":
                 authorizer = event["Properties"].get("Auth", {}).get("Authorizer", "VisitorJwt")
@@ -127,7 +127,9 @@ def test_cors_origins_can_never_be_a_wildcard(origins: str) -> None:
 def test_cors_takes_its_origins_from_the_allowlist_only() -> None:
     cors = RESOURCES["TokenApi"]["Properties"]["CorsConfiguration"]
     assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "AllowedOrigins"}]}
-    assert re.fullmatch(PARAMETERS["AllowedOrigins"]["AllowedPattern"], "https://www.example.com,https://app.example.com")
+    assert re.fullmatch(
+        PARAMETERS["AllowedOrigins"]["AllowedPattern"], "https://www.example.com,https://app.example.com"
+    )
     assert "*" not in cors["AllowHeaders"]
     assert "*" not in cors["AllowMethods"]
 
