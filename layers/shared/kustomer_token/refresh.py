@@ -178,8 +178,16 @@ class SecretRefresher:
         versions: dict[str, list[str]] = self._store.describe(secret_id).get("VersionIdsToStages") or {}
         current = next((version for version, stages in versions.items() if CURRENT in stages), None)
         if current != token:
-            self._store.move_current(secret_id, to_version=token, from_version=current)
-            count_refresh_outcome(changed=True)
+            pending = self._store.read(secret_id, stage=PENDING, version_id=token)
+            now_current = self._store.read(secret_id, stage=CURRENT) if current else None
+            if pending is not None and now_current is not None and now_current.value == pending.value:
+                # A scheduled run already stored this value: keep that version current, so each
+                # distinct value lives in one version; the pending one is left without labels.
+                count_refresh_outcome(changed=False)
+                logger.info("rotation: Kustomer's secret is already current", extra={"version_id": current})
+            else:
+                self._store.move_current(secret_id, to_version=token, from_version=current)
+                count_refresh_outcome(changed=True)
         if PENDING in versions.get(token, []):
             # Both documented end states are valid; "no AWSPENDING anywhere" is the one every reader agrees on.
             self._store.clear_pending(secret_id, version=token)

@@ -1,0 +1,159 @@
+"""Races: two refreshers at once, a scheduled run inside a rotation, minting while the secret changes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+
+from kustomer_token.kustomer import KustomerSettingsClient
+from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, SecretRefresher
+from kustomer_token.secrets_store import SecretStore
+from kustomer_token.settings import RefreshSettings
+from tests.conftest import MintContainer
+from tests.support.events import http_api_event
+from tests.support.fake_kustomer import FakeKustomer, secret_reply
+from tests.support.leaks import LEAK_WATCH
+from tests.support.services import MotoServer
+
+BUDGET = SECRETS_MANAGER_RESERVE_SECONDS + 10
+
+
+@pytest.fixture
+def secrets_pair(secretsmanager: Any, api_key: str) -> tuple[str, str]:
+    signing = secretsmanager.create_secret(Name="RaceSigningSecret")["ARN"]
+    api = secretsmanager.create_secret(Name="RaceApiKeySecret", SecretString=api_key)["ARN"]
+    return signing, api
+
+
+def _new_refresher(moto_server: MotoServer, kustomer: FakeKustomer, secrets_pair: tuple[str, str]) -> SecretRefresher:
+    """A refresher as its own Lambda container would have it: its own clients and connections."""
+    signing, api = secrets_pair
+    client = boto3.client("secretsmanager", endpoint_url=moto_server.url)
+    return SecretRefresher(
+        RefreshSettings(signing, api, kustomer.url), SecretStore(client), KustomerSettingsClient(kustomer.url)
+    )
+
+
+def _live_versions(client: Any, secret: str) -> dict[str, list[str]]:
+    """Versions that still carry a staging label (unlabelled ones are deprecated and cleaned up by AWS)."""
+    stages: dict[str, list[str]] = client.describe_secret(SecretId=secret).get("VersionIdsToStages") or {}
+    return {version: labels for version, labels in stages.items() if labels}
+
+
+def _value(client: Any, secret: str, version: str) -> str:
+    value: str = client.get_secret_value(SecretId=secret, VersionId=version)["SecretString"]
+    return value
+
+
+@pytest.mark.parametrize("runs", [2, 4])
+def test_refreshers_at_once_make_one_version_and_the_right_current(
+    runs: int,
+    moto_server: MotoServer,
+    secretsmanager: Any,
+    kustomer: FakeKustomer,
+    secrets_pair: tuple[str, str],
+    new_signing_secret: Callable[[int], str],
+) -> None:
+    secret = new_signing_secret(64)
+    kustomer.answer(secret_reply(secret))
+    refreshers = [_new_refresher(moto_server, kustomer, secrets_pair) for _ in range(runs)]
+    start = threading.Barrier(runs)
+
+    def run(refresher: SecretRefresher) -> dict[str, Any]:
+        start.wait()
+        return refresher.handle({}, BUDGET)
+
+    with ThreadPoolExecutor(runs) as pool:
+        results = list(pool.map(run, refreshers))
+    signing = secrets_pair[0]
+    assert len({r["versionId"] for r in results}) == 1
+    assert secretsmanager.get_secret_value(SecretId=signing, VersionStage="AWSCURRENT")["SecretString"] == secret
+    assert list(_live_versions(secretsmanager, signing).values()) == [["AWSCURRENT"]]
+
+
+def test_a_scheduled_run_inside_a_rotation_leaves_one_version_per_value(
+    moto_server: MotoServer,
+    secretsmanager: Any,
+    kustomer: FakeKustomer,
+    secrets_pair: tuple[str, str],
+    new_signing_secret: Callable[[int], str],
+) -> None:
+    signing = secrets_pair[0]
+    a, b = new_signing_secret(64), new_signing_secret(64)
+    rotation = _new_refresher(moto_server, kustomer, secrets_pair)
+    scheduled = _new_refresher(moto_server, kustomer, secrets_pair)
+    kustomer.answer(secret_reply(a))
+    scheduled.handle({}, BUDGET)
+    # Kustomer's secret changes to B; a rotation starts and stores B as pending
+    kustomer.answer(secret_reply(b))
+    token = "race-rotation-token-00000000000000001"
+    with pytest.raises(secretsmanager.exceptions.ResourceNotFoundException):
+        secretsmanager.rotate_secret(
+            SecretId=signing,
+            ClientRequestToken=token,
+            RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:RefreshSecretFunction",
+        )
+    event = {"SecretId": signing, "ClientRequestToken": token}
+    rotation.handle({**event, "Step": "createSecret"}, BUDGET)
+    # A scheduled run lands between the rotation's steps and stores B itself
+    assert scheduled.handle({}, BUDGET)["changed"] is True
+    for step in ("setSecret", "testSecret", "finishSecret"):
+        rotation.handle({**event, "Step": step}, BUDGET)
+    # AWSCURRENT is B, no rotation is left in progress, and each value lives in one labelled version
+    assert secretsmanager.get_secret_value(SecretId=signing, VersionStage="AWSCURRENT")["SecretString"] == b
+    live = _live_versions(secretsmanager, signing)
+    assert sorted(label for labels in live.values() for label in labels) == ["AWSCURRENT", "AWSPREVIOUS"]
+    assert sorted(_value(secretsmanager, signing, version) for version in live) == sorted([a, b])
+
+
+def test_a_mint_reading_while_the_refresher_writes_signs_with_a_whole_value(
+    moto_server: MotoServer,
+    secretsmanager: Any,
+    kustomer: FakeKustomer,
+    secrets_pair: tuple[str, str],
+    new_signing_secret: Callable[[int], str],
+    start_mint: Callable[..., MintContainer],
+) -> None:
+    signing = secrets_pair[0]
+    values = [new_signing_secret(64) for _ in range(3)]
+    kustomer.answer(secret_reply(values[0]))
+    refresher = _new_refresher(moto_server, kustomer, secrets_pair)
+    refresher.handle({}, BUDGET)
+    mint = start_mint(SIGNING_SECRET_ID=signing, SECRET_CACHE_TTL_SECONDS="0")
+    stop = threading.Event()
+
+    def keep_changing() -> int:
+        changes = 0
+        while not stop.is_set():
+            kustomer.answer(secret_reply(values[changes % len(values)]))
+            refresher.handle({}, BUDGET)
+            changes += 1
+        return changes
+
+    with ThreadPoolExecutor(1) as pool:
+        writer = pool.submit(keep_changing)
+        tokens = []
+        for _ in range(60):
+            answer = mint.invoke(http_api_event("POST", "/token", claims={"sub": "user-1"}))
+            assert answer.status == 200
+            tokens.append(answer.body["jwtToken"])
+        stop.set()
+        assert writer.result() > 3
+    for token in tokens:
+        LEAK_WATCH.register(token, "minted token")
+        verified_with = [v for v in values if _verifies(token, v)]
+        assert len(verified_with) == 1
+
+
+def _verifies(token: str, secret: str) -> bool:
+    try:
+        jwt.decode(token, secret, algorithms=["HS256"])
+    except jwt.InvalidSignatureError:
+        return False
+    return True
