@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import load_function
 from tests.support.events import FakeLambdaContext, http_api_event
+from tests.support.fake_kustomer import FakeKustomer, error_reply
 from tests.support.leaks import LEAK_WATCH
 from tests.support.services import MotoServer
 
@@ -125,15 +126,16 @@ def test_every_mint_answer_is_a_contract_answer(mint: Any, event: Any) -> None:
 
 
 @pytest.fixture
-def refresher(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, str]:
+def refresher(moto_server: MotoServer, kustomer: FakeKustomer, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, str]:
     client = boto3.client("secretsmanager", endpoint_url=moto_server.url)
     name = secrets.token_hex(4)
     signing = client.create_secret(Name=f"fuzz-refresh-signing-{name}")["ARN"]
     api = client.create_secret(Name=f"fuzz-refresh-key-{name}", SecretString="k-" + secrets.token_hex(8))["ARN"]
     monkeypatch.setenv("SIGNING_SECRET_ID", signing)
     monkeypatch.setenv("API_KEY_SECRET_ID", api)
-    # Nothing listens here: a run that got as far as calling Kustomer fails fast and writes nothing.
-    monkeypatch.setenv("KUSTOMER_API_BASE_URL", "http://127.0.0.1:9")
+    # A run that gets as far as Kustomer is refused there (a key it does not know), so it fails and writes nothing.
+    kustomer.answer(error_reply(401, "Unauthorized"))
+    monkeypatch.setenv("KUSTOMER_API_BASE_URL", kustomer.url)
     return load_function("refresh", f"fuzz_refresh_{name}"), client, signing
 
 
