@@ -108,6 +108,7 @@ def mint(fuzz_secret: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     return load_function("mint", f"fuzz_mint_{secrets.token_hex(4)}")
 
 
+@pytest.mark.timeout(1800)  # make fuzz: 10,000 examples
 @FUZZ_SETTINGS
 @given(event=anything)
 def test_every_mint_answer_is_a_contract_answer(mint: Any, event: Any) -> None:
@@ -149,6 +150,7 @@ rotation_like = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.timeout(1800)  # make fuzz: 10,000 examples
 @FUZZ_SETTINGS
 @given(event=rotation_like | json_values)
 def test_every_refresher_event_raises_clearly_or_writes_nothing(refresher: tuple[Any, Any, str], event: Any) -> None:
