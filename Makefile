@@ -12,6 +12,7 @@ SCAN_VENV := .venv-scan
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 NODE_DEPS := tests/node/node_modules/.package-lock.json
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -51,8 +52,16 @@ $(NODE_DEPS): tests/node/package.json tests/node/package-lock.json $(VENV)/.inst
 	@echo "==> installing the Node reference signer (jsonwebtoken 9)"
 	cd tests/node && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm ci --no-audit --no-fund --loglevel=error
 
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json $(VENV)/.installed
+	@echo "==> installing playwright-core for the browser test (it drives the system Chromium)"
+	cd tests/browser && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: chromium
+chromium: ## Debian's Chromium for the browser test (installed when run as root, as in CI)
+	tools/install-chromium
+
 .PHONY: install
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(RUNTIME_VENV)/.installed $(NODE_DEPS) ## create the pinned environments
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(RUNTIME_VENV)/.installed $(NODE_DEPS) $(BROWSER_DEPS) ## create the pinned environments
 
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build: python3.13 arm64 artifacts in .aws-sam/build, no Docker
@@ -62,6 +71,10 @@ build: $(SAM_VENV)/.installed ## sam build: python3.13 arm64 artifacts in .aws-s
 .PHONY: demo
 demo: install build ## run the whole system locally and print a verified token
 	$(PY) tools/demo.py
+
+.PHONY: serve
+serve: install build ## the token API and the example page on loopback (local dev only; Ctrl-C stops)
+	$(PY) tools/serve.py
 
 .PHONY: bench
 bench: install build ## performance figures against references (table + benchmarks/results.json)
@@ -105,7 +118,7 @@ security: $(SCAN_VENV)/.installed ## cfn-lint serverless rules, checkov (skips i
 	$(SCAN_VENV)/bin/bandit -q -r layers/shared/kustomer_token functions
 
 .PHONY: pytest
-pytest: install build ## the test suite (unit, integration, built code in the real runtime)
+pytest: install build chromium ## the test suite (unit, integration, runtime, faults, fuzz, browser)
 	$(PY) -m pytest
 
 .PHONY: test
@@ -118,4 +131,4 @@ clean: ## remove build output and caches (keeps the environments)
 
 .PHONY: distclean
 distclean: clean ## also remove the environments
-	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(SCAN_VENV) .venv-bootstrap tests/node/node_modules
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(SCAN_VENV) .venv-bootstrap tests/node/node_modules tests/browser/node_modules .artifacts

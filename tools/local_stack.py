@@ -72,9 +72,20 @@ class LocalStack:
 @contextmanager
 def local_stack() -> Iterator[LocalStack]:
     """Starts moto and the fake Kustomer on free loopback ports; stops both on exit."""
+    saved = dict(os.environ)
     os.environ.update(LOCAL_AWS_ENVIRONMENT)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
+    try:
+        with _running_stack() as stack:
+            yield stack
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def _running_stack() -> Iterator[LocalStack]:
     with ExitStack() as running:
         moto = running.enter_context(MotoServer())
         api_key = "local-" + secrets.token_hex(20)

@@ -1,0 +1,66 @@
+// Opens the example page in headless Chromium with the Kustomer SDK stubbed at its CDN URL,
+// waits until the page reports what it did, and prints the ordered events as JSON.
+// Usage: node run.mjs <pageUrl> <tokenApiUrl> <screenshotPath> <waitForStates comma-separated>
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const [pageUrl, tokenApiUrl, screenshotPath, states] = process.argv.slice(2);
+const stub = readFileSync(new URL("./kustomer-stub.js", import.meta.url), "utf8");
+const events = [];
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+try {
+  const context = await browser.newContext();
+  await context.route("https://cdn.kustomerapp.com/**", (route) =>
+    route.fulfill({ status: 200, contentType: "application/javascript", body: stub }),
+  );
+  await context.exposeFunction("__recordKustomerCall", (name, args) => {
+    events.push({ kind: "sdk", name, args: JSON.parse(args) });
+  });
+  const page = await context.newPage();
+  page.on("console", (message) => events.push({ kind: "console", type: message.type(), text: message.text() }));
+  page.on("request", (request) => {
+    if (request.url().startsWith(tokenApiUrl) && request.method() === "POST") {
+      events.push({ kind: "fetch", url: request.url(), at: Date.now() });
+    }
+  });
+  const bodies = [];
+  page.on("response", (response) => {
+    if (response.url().startsWith(tokenApiUrl) && response.request().method() === "POST") {
+      // Recorded at once, so the order of events is the order things happened; the body follows.
+      const event = { kind: "answer", status: response.status(), retryAfter: response.headers()["retry-after"] ?? null, body: null, at: Date.now() };
+      events.push(event);
+      // Playwright can wait forever for some bodies (seen for 503s): give each two seconds.
+      const timeout = new Promise((resolve) => setTimeout(resolve, 2000));
+      bodies.push(Promise.race([response.json().then((body) => (event.body = body), () => {}), timeout]));
+    }
+  });
+  await page.goto(pageUrl);
+  const wanted = states.split(",");
+  try {
+    await page.waitForFunction((list) => list.includes(document.body.dataset.chatLogin), wanted, {
+      timeout: 45_000,
+    });
+  } catch (error) {
+    process.stderr.write(`page never reached ${states}: ${JSON.stringify(events)}\n`);
+    throw error;
+  }
+  const state = await page.evaluate(() => document.body.dataset.chatLogin);
+  await Promise.all(bodies);
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+  process.stdout.write(JSON.stringify({ state, events }));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,137 @@
+"""examples/web in headless Chromium against make serve's stack, with Kustomer's SDK stubbed at its CDN URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.support.leaks import LEAK_WATCH
+from tools.local_api import Served, serve_stack
+from tools.local_stack import LocalStack, local_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = Path(__file__).resolve().parent / "run.mjs"
+ARTIFACTS = ROOT / ".artifacts" / "browser"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+
+
+def _node() -> str:
+    node = shutil.which("node", path=str(Path(sys.executable).parent)) or shutil.which("node")
+    assert node, "Node.js is required: run the browser test through make test"
+    return node
+
+
+@pytest.fixture
+def stack() -> Iterator[LocalStack]:
+    assert CHROMIUM.exists(), "Chromium is missing: make test installs it (tools/install-chromium)"
+    with local_stack() as running:
+        LEAK_WATCH.register(running.kustomer_secret, "signing secret")
+        LEAK_WATCH.register(running.kustomer.api_key, "API key")
+        yield running
+
+
+@pytest.fixture
+def served(stack: LocalStack) -> Iterator[Served]:
+    with serve_stack(stack, site_root=ROOT / "examples" / "web") as serving:
+        yield serving
+
+
+def _refresh(stack: LocalStack) -> None:
+    refreshed = stack.start_function("RefreshSecretFunction").invoke({})
+    assert refreshed.error is None, refreshed.error
+
+
+def _open_page(served: Served, name: str, wait_for: str, query: str = "") -> dict[str, Any]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(
+        [_node(), str(RUNNER), f"{served.site.url}/{query}", served.api.url, str(ARTIFACTS / f"{name}.png"), wait_for],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result: dict[str, Any] = json.loads(completed.stdout)
+    for event in result["events"]:
+        body = event.get("body") or {}
+        if isinstance(body, dict) and isinstance(body.get("jwtToken"), str):
+            LEAK_WATCH.register(body["jwtToken"], "minted token")
+        for argument in event.get("args") or []:
+            if isinstance(argument, dict) and isinstance(argument.get("jwtToken"), str):
+                LEAK_WATCH.register(argument["jwtToken"], "minted token")
+    assert (ARTIFACTS / f"{name}.png").stat().st_size > 1000
+    return result
+
+
+def _sequence(result: dict[str, Any]) -> list[str]:
+    names = []
+    for event in result["events"]:
+        if event["kind"] == "sdk":
+            names.append(event["name"])
+        elif event["kind"] == "fetch":
+            names.append("fetch token")
+        elif event["kind"] == "answer":
+            names.append(f"answer {event['status']}")
+    return names
+
+
+def test_the_page_signs_the_visitor_into_chat(stack: LocalStack, served: Served) -> None:
+    # Given the signing secret is in place and the visitor is signed in to the site
+    _refresh(stack)
+    # When the page loads
+    result = _open_page(served, "signed-in", "signed-in,anonymous,reauthenticate")
+    # Then chat starts, a token is fetched, isLoggedIn is asked, and login is called, in that order
+    assert result["state"] == "signed-in"
+    assert _sequence(result) == ["start", "fetch token", "answer 200", "isLoggedIn", "login"]
+    sdk = {event["name"]: event["args"] for event in result["events"] if event["kind"] == "sdk"}
+    assert sdk["start"] == [{"brandId": "local-brand"}]
+    answer = next(event["body"] for event in result["events"] if event["kind"] == "answer")
+    identifier = {"email": answer["email"]} if "email" in answer else {"externalId": answer["externalId"]}
+    assert sdk["isLoggedIn"] == [identifier]
+    # And the token the SDK received verifies with the secret Kustomer holds
+    jwt_token = sdk["login"][0]["jwtToken"]
+    claims = jwt.decode(jwt_token, stack.kustomer_secret, algorithms=["HS256"])
+    assert claims["externalId"] == "dev-visitor-0001"
+
+
+def test_an_access_token_the_gateway_refuses_asks_the_visitor_to_sign_in_again(
+    stack: LocalStack, served: Served
+) -> None:
+    _refresh(stack)
+    result = _open_page(served, "reauthenticate", "reauthenticate,signed-in,anonymous", "?accessToken=not-a-jwt")
+    assert result["state"] == "reauthenticate"
+    assert _sequence(result) == ["start", "fetch token", "answer 401"]
+
+
+def test_a_503_is_retried_after_retry_after_and_then_signs_in(stack: LocalStack, served: Served) -> None:
+    # Given the signing secret is not there yet: the API answers 503 with Retry-After
+    def store_after_first_503() -> None:
+        deadline = time.monotonic() + 60
+        while 503 not in served.api.statuses and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _refresh(stack)
+
+    storer = threading.Thread(target=store_after_first_503)
+    storer.start()
+    result = _open_page(served, "retried", "signed-in,anonymous,reauthenticate")
+    storer.join()
+    # Then the page waited as told and signed in once the secret landed
+    answers = [event for event in result["events"] if event["kind"] == "answer"]
+    assert answers[0]["status"] == 503
+    assert answers[0]["retryAfter"] is not None
+    fetches = [event for event in result["events"] if event["kind"] == "fetch"]
+    assert (fetches[1]["at"] - answers[0]["at"]) / 1000 >= int(answers[0]["retryAfter"]) - 0.1
+    assert answers[-1]["status"] == 200
+    assert result["state"] == "signed-in"
+    assert _sequence(result)[-2:] == ["isLoggedIn", "login"]
