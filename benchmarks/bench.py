@@ -200,13 +200,6 @@ def warm_cost(stack: LocalStack, rounds: int, calls: int) -> dict[str, Any]:
 # --- Secrets Manager reads and memory, in one container ----------------------------------------------
 
 
-def _rss_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not found for process {pid}")
-
-
 def reads_and_memory(stack: LocalStack, invocations: int, early: int) -> dict[str, Any]:
     proxy = SecretsManagerProxy(stack.secrets_manager_url).start()
     try:
@@ -220,12 +213,8 @@ def reads_and_memory(stack: LocalStack, invocations: int, early: int) -> dict[st
                 if invocation.error or invocation.payload["statusCode"] != 200:
                     raise RuntimeError(f"invocation {number} failed: {invocation.error or invocation.payload}")
                 if number == early:
-                    pid = runtime.runtime_pid()
-                    assert pid is not None
-                    rss_early = _rss_kib(pid, "VmRSS")
-            pid = runtime.runtime_pid()
-            assert pid is not None
-            rss_late, peak = _rss_kib(pid, "VmRSS"), _rss_kib(pid, "VmHWM")
+                    rss_early = runtime.runtime_memory_kib("VmRSS")
+            rss_late, peak = runtime.runtime_memory_kib("VmRSS"), runtime.runtime_memory_kib("VmHWM")
         finally:
             runtime.close()
         ttl = int(runtime.environment["SECRET_CACHE_TTL_SECONDS"])

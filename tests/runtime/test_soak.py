@@ -24,13 +24,6 @@ EVENT = json.loads((Path(__file__).resolve().parents[2] / "events" / "mint-token
 pytestmark = pytest.mark.soak
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 def test_ten_thousand_invocations_without_error_growth_or_slowdown(
     local_stack: LocalStack, new_signing_secret: Callable[[int], str], start_function: Callable[..., LambdaRuntime]
 ) -> None:
@@ -43,9 +36,7 @@ def test_ten_thousand_invocations_without_error_growth_or_slowdown(
             errors += 1
         seconds.append(invocation.seconds)
         if number in (WINDOW, INVOCATIONS):
-            pid = mint.runtime_pid()
-            assert pid is not None
-            rss[number] = _rss_kib(pid)
+            rss[number] = mint.runtime_memory_kib()
     first, last = statistics.median(seconds[:WINDOW]), statistics.median(seconds[-WINDOW:])
     growth_mib = (rss[INVOCATIONS] - rss[WINDOW]) / 1024
     print(  # the figures for the README's reliability section

@@ -197,6 +197,16 @@ class LambdaRuntime:
                 continue
         return min(pids) if pids else None
 
+    def runtime_memory_kib(self, field: str = "VmRSS") -> int:
+        """A memory figure of the runtime process from /proc (VmRSS now, VmHWM at its peak), in KiB."""
+        pid = self.runtime_pid()
+        if pid is None:
+            raise RuntimeError("the runtime process has not started: invoke the function first")
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise RuntimeError(f"{field} not found for process {pid}")
+
     def logs(self) -> str:
         self._log.flush()
         return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
