@@ -25,25 +25,25 @@ help: ## list the targets
 
 $(VENV)/.installed: requirements/dev.txt requirements/dev.lock layers/shared/requirements.txt
 	@echo "==> creating $(VENV) (Python 3.13, pinned development tools)"
-	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; "$$py" -m venv $(VENV)
+	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; tools/make-venv "$$py" $(VENV)
 	$(PY) -m pip install -q -r requirements/dev.txt -c requirements/dev.lock
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt requirements/sam.lock
 	@echo "==> creating $(SAM_VENV) (AWS SAM CLI in its own environment)"
-	$(HOST_PYTHON) -m venv $(SAM_VENV)
+	tools/make-venv $(HOST_PYTHON) $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam.txt -c requirements/sam.lock
 	@touch $@
 
 $(RUNTIME_VENV)/.installed: requirements/runtime.txt
 	@echo "==> creating $(RUNTIME_VENV) (Python 3.13 with only what the Lambda runtime has)"
-	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; "$$py" -m venv $(RUNTIME_VENV)
+	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; tools/make-venv "$$py" $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/python -m pip install -q -r requirements/runtime.txt
 	@touch $@
 
 $(SCAN_VENV)/.installed: requirements/scan.txt requirements/scan.lock
 	@echo "==> creating $(SCAN_VENV) (checkov, bandit, cfn-lint serverless rules)"
-	$(HOST_PYTHON) -m venv $(SCAN_VENV)
+	tools/make-venv $(HOST_PYTHON) $(SCAN_VENV)
 	$(SCAN_VENV)/bin/python -m pip install -q -r requirements/scan.txt -c requirements/scan.lock
 	@touch $@
 
