@@ -68,14 +68,15 @@ def end_user_token() -> Response[str]:
 def server_token() -> Response[str]:
     # API Gateway lets only SigV4-signed callers with execute-api:Invoke reach this route;
     # refuse an event without that proof, in case the route is ever wired without AWS_IAM.
-    if not isinstance(_authorizer().get("iam"), dict):
+    iam = _authorizer().get("iam")
+    if not isinstance(iam, dict):
         raise Unauthenticated("this route needs an IAM-signed (SigV4) request")
     event = app.current_event
     try:
         body = event.decoded_body if event.is_base64_encoded else event.body
     except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
         raise InvalidRequest("the body is marked base64 but is not base64-encoded UTF-8 text") from None
-    return _token_response(minter.for_body(body, route=SERVER_ROUTE))
+    return _token_response(minter.for_body(body, route=SERVER_ROUTE, caller_arn=iam.get("userArn")))
 
 
 def error_response(error: TokenServiceError) -> Response[str]:
@@ -99,6 +100,21 @@ def unexpected_error(_: Exception) -> Response[str]:
     return error_response(InternalError("something went wrong on our side; try again later"))
 
 
+def routed_by_route_key(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as the resolver should route it: by the route API Gateway matched, not the raw path.
+
+    Behind a custom domain's base-path mapping rawPath carries the mapping's prefix
+    (/chat/token); routeKey ("POST /token") is always the route itself.
+    """
+    _, _, route_path = str(event.get("routeKey", "")).partition(" ")
+    if not route_path.startswith("/"):  # "$default" or a hand-made event: route on the path as sent
+        return event
+    stage = event["requestContext"]["stage"]
+    # The resolver strips "/<stage>" from rawPath on named stages, as execute-api URLs carry it.
+    prefix = "" if stage == "$default" else f"/{stage}"
+    return {**event, "rawPath": prefix + route_path}
+
+
 app.not_found(route_not_found)
 app.exception_handler(TokenServiceError)(error_response)
 app.exception_handler(Exception)(unexpected_error)
@@ -116,5 +132,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "body": refusal.body,
             "isBase64Encoded": False,
         }
-    answer: dict[str, Any] = app.resolve(event, context)
+    answer: dict[str, Any] = app.resolve(routed_by_route_key(event), context)
     return answer

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import load_function
-from tests.support.events import FakeLambdaContext, http_api_event
+from tests.support.events import BACKEND_ROLE_ARN, FakeLambdaContext, http_api_event
 from tests.support.fake_kustomer import FakeKustomer, error_reply
 from tests.support.leaks import LEAK_WATCH
 from tests.support.services import MotoServer
@@ -105,6 +105,7 @@ def fuzz_secret(moto_server: MotoServer) -> str:
 def mint(fuzz_secret: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SIGNING_SECRET_ID", fuzz_secret)
     monkeypatch.setenv("TOKEN_IDENTITY", "both")
+    monkeypatch.setenv("SERVER_TOKEN_CALLERS", BACKEND_ROLE_ARN)  # so fuzzed bodies reach the parser
     return load_function("mint", f"fuzz_mint_{secrets.token_hex(4)}")
 
 

@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from tests.conftest import MintContainer, metric_total
-from tests.support.events import http_api_event
+from tests.support.events import BACKEND_ROLE_ARN, http_api_event
 
 VISITOR = {"sub": "user-1", "email": "ann@example.com", "email_verified": "true", "iss": "https://idp.example.com"}
 
@@ -28,7 +28,7 @@ def _assert_contract_error(answer: Any, status: int, code: str) -> None:
 @pytest.fixture
 def mint(stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]) -> MintContainer:
     arn, _ = stored_secret
-    return start_mint(SIGNING_SECRET_ID=arn)
+    return start_mint(SIGNING_SECRET_ID=arn, SERVER_TOKEN_CALLERS=BACKEND_ROLE_ARN)
 
 
 # --- 200 -----------------------------------------------------------------------------------------
@@ -176,6 +176,106 @@ def test_the_server_route_without_iam_context_is_unauthenticated(mint: MintConta
     _assert_contract_error(answer, 401, "unauthenticated")
 
 
+@pytest.mark.parametrize(
+    "callers",
+    [
+        "",
+        "arn:aws:iam::123456789012:role/other-service",
+        "arn:aws:iam::210987654321:role/service/backend",
+        "arn:aws:iam::123456789012:user/backend",
+    ],
+    ids=["nobody-listed", "another-role", "same-role-name-in-another-account", "a-user-of-the-same-name"],
+)
+def test_a_server_caller_not_listed_is_refused_and_named_in_the_log(
+    stored_secret: tuple[str, str],
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+    callers: str,
+) -> None:
+    # Given SERVER_TOKEN_CALLERS that does not name the caller's role
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], SERVER_TOKEN_CALLERS=callers)
+    # When a SigV4-signed session of role service/backend asks for a token
+    answer = mint.invoke(http_api_event("POST", "/server/token", iam=True, body='{"externalId": "crm-1"}'))
+    # Then it is refused, nothing is minted, and the log names the caller so an operator can allow it
+    _assert_contract_error(answer, 403, "caller_not_allowed")
+    assert "ServerTokenCallers" in answer.body["message"]
+    output = read_output()
+    refusals = [line for line in output if line.get("message") == "server token caller not allowed"]
+    assert [line["caller"] for line in refusals] == ["arn:aws:sts::123456789012:assumed-role/backend/session"]
+    assert metric_total(output, "TokensMinted") == 0
+
+
+def test_a_listed_caller_is_named_in_the_audit_line(
+    mint: MintContainer, read_output: Callable[[], list[dict[str, Any]]]
+) -> None:
+    # Given SERVER_TOKEN_CALLERS naming role service/backend, and a session of that role calling
+    answer = mint.invoke(http_api_event("POST", "/server/token", iam=True, body='{"externalId": "crm-1"}'))
+    # Then the token is minted and the audit line names the calling session
+    assert answer.status == 200
+    minted = [line for line in read_output() if line.get("message") == "token minted"]
+    assert [(line["route"], line["caller"]) for line in minted] == [
+        ("/server/token", "arn:aws:sts::123456789012:assumed-role/backend/session")
+    ]
+
+
+def test_an_iam_user_listed_by_arn_may_call(
+    stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]
+) -> None:
+    user = "arn:aws:iam::123456789012:user/ci/token-client"
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], SERVER_TOKEN_CALLERS=f"{BACKEND_ROLE_ARN},{user}")
+    event = http_api_event("POST", "/server/token", iam=True, body='{"email": "a@example.com"}', caller_arn=user)
+    assert mint.invoke(event).status == 200
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "stage"),
+    [("/chat/token", "$default"), ("/v1/chat/token", "$default"), ("/chat/token", "prod"), ("/prod/token", "prod")],
+    ids=["base-path-mapping", "nested-mapping", "mapping-to-named-stage", "named-stage-url"],
+)
+def test_routing_follows_the_route_api_gateway_matched(mint: MintContainer, raw_path: str, stage: str) -> None:
+    # Given a request that reached POST /token through a custom domain's base-path mapping or a named stage
+    event = http_api_event("POST", "/token", claims=VISITOR, raw_path=raw_path, stage=stage)
+    # When the mint routes it
+    answer = mint.invoke(event)
+    # Then it is the /token route (routeKey), whatever prefix rawPath carries
+    assert answer.status == 200
+    assert answer.body["externalId"] == "user-1"
+
+
+def test_an_email_verified_flag_under_a_custom_claim_name_is_honoured(
+    stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]
+) -> None:
+    # Given an IdP that puts the email and its verification flag under namespaced claims (Auth0 style)
+    mint = start_mint(
+        SIGNING_SECRET_ID=stored_secret[0],
+        TOKEN_IDENTITY="email",
+        EMAIL_CLAIM="https://example.com/email",
+        EMAIL_VERIFIED_CLAIM="https://example.com/email_verified",
+    )
+    claims = {"sub": "auth0|1", "https://example.com/email": "ann@example.com"}
+    # Then the flag is read from the configured claim, not from email_verified
+    unverified = mint.invoke(http_api_event("POST", "/token", claims={**claims, "email_verified": "true"}))
+    _assert_contract_error(unverified, 403, "email_not_verified")
+    verified = mint.invoke(
+        http_api_event("POST", "/token", claims={**claims, "https://example.com/email_verified": "true"})
+    )
+    assert verified.status == 200
+    assert verified.body["email"] == "ann@example.com"
+
+
+def test_an_access_token_without_the_email_claim_says_what_to_send(
+    stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]
+) -> None:
+    # Given TOKEN_IDENTITY=email and a Cognito access token (it carries no email)
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], TOKEN_IDENTITY="email")
+    cognito_access_token_claims = {"sub": "u-1", "client_id": "app", "token_use": "access", "scope": "openid"}
+    answer = mint.invoke(http_api_event("POST", "/token", claims=cognito_access_token_claims))
+    # Then the 401 says which claim is missing and what token to send instead
+    _assert_contract_error(answer, 401, "unauthenticated")
+    assert "'email'" in answer.body["message"]
+    assert "ID token" in answer.body["message"]
+
+
 def test_an_unverified_email_is_forbidden(
     stored_secret: tuple[str, str], start_mint: Callable[..., MintContainer]
 ) -> None:
@@ -294,7 +394,7 @@ def test_metrics_count_tokens_by_route_and_type_and_cache_hits(
     start_mint: Callable[..., MintContainer],
     read_output: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0])
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], SERVER_TOKEN_CALLERS=BACKEND_ROLE_ARN)
     read_output()
     mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
     mint.invoke(http_api_event("POST", "/server/token", iam=True, body='{"email": "ann@example.com"}'))

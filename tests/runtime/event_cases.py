@@ -21,6 +21,8 @@ class EventCase:
 
 MINT = "MintTokenFunction"
 REFRESH = "RefreshSecretFunction"
+# The role whose session signs events/server-token.json.
+CHECKOUT_ROLE = "arn:aws:iam::123456789012:role/checkout-service"
 
 EVENT_CASES: dict[str, EventCase] = {
     "mint-token-external-id.json": EventCase(MINT, {"TokenIdentity": "externalId"}, 200, identifiers=("externalId",)),
@@ -28,8 +30,13 @@ EVENT_CASES: dict[str, EventCase] = {
     "mint-token-both.json": EventCase(MINT, {"TokenIdentity": "both"}, 200, identifiers=("externalId", "email")),
     "mint-token-unverified-email.json": EventCase(MINT, {"TokenIdentity": "email"}, 403, "email_not_verified"),
     "mint-token-no-claims.json": EventCase(MINT, {}, 401, "unauthenticated"),
-    "server-token.json": EventCase(MINT, {}, 200, identifiers=("externalId", "email")),
-    "server-token-bad-body.json": EventCase(MINT, {}, 400, "invalid_request"),
+    "server-token.json": EventCase(
+        MINT, {"ServerTokenCallers": CHECKOUT_ROLE}, 200, identifiers=("externalId", "email")
+    ),
+    "server-token-unlisted-caller.json": EventCase(
+        MINT, {"ServerTokenCallers": CHECKOUT_ROLE}, 403, "caller_not_allowed"
+    ),
+    "server-token-bad-body.json": EventCase(MINT, {"ServerTokenCallers": CHECKOUT_ROLE}, 400, "invalid_request"),
     "refresh-scheduled.json": EventCase(REFRESH, changed=True),
     "rotation-create-secret.json": EventCase(REFRESH, rotation_step=1),
     "rotation-set-secret.json": EventCase(REFRESH, rotation_step=2),

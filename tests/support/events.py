@@ -8,6 +8,10 @@ from typing import Any
 
 _request_ids = itertools.count(1)
 
+# The back end the tests sign /server/token requests as: a session of BACKEND_ROLE_ARN.
+BACKEND_ROLE_ARN = "arn:aws:iam::123456789012:role/service/backend"
+BACKEND_SESSION_ARN = "arn:aws:sts::123456789012:assumed-role/backend/session"
+
 
 def http_api_event(
     method: str,
@@ -18,6 +22,9 @@ def http_api_event(
     body: str | None = None,
     base64_body: bool = False,
     headers: dict[str, str] | None = None,
+    caller_arn: str = BACKEND_SESSION_ARN,
+    raw_path: str | None = None,
+    stage: str = "$default",
 ) -> dict[str, Any]:
     request_id = f"req-{next(_request_ids):06d}"
     authorizer: dict[str, Any] | None = None
@@ -30,7 +37,7 @@ def http_api_event(
                 "accountId": "123456789012",
                 "callerId": "AROAEXAMPLE:backend",
                 "principalOrgId": None,
-                "userArn": "arn:aws:sts::123456789012:assumed-role/backend/session",
+                "userArn": caller_arn,
                 "userId": "AROAEXAMPLE:backend",
             }
         }
@@ -41,14 +48,14 @@ def http_api_event(
         "domainPrefix": "api1234567",
         "http": {
             "method": method,
-            "path": path,
+            "path": path if raw_path is None else raw_path,
             "protocol": "HTTP/1.1",
             "sourceIp": "192.0.2.10",
             "userAgent": "tests",
         },
         "requestId": request_id,
         "routeKey": f"{method} {path}",
-        "stage": "$default",
+        "stage": stage,
         "time": "25/Nov/2026:12:00:00 +0000",
         "timeEpoch": 1795608000000,
     }
@@ -57,7 +64,7 @@ def http_api_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"{method} {path}",
-        "rawPath": path,
+        "rawPath": path if raw_path is None else raw_path,
         "rawQueryString": "",
         "headers": {"content-type": "application/json", **(headers or {})},
         "requestContext": request_context,

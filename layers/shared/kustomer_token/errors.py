@@ -41,6 +41,11 @@ class EmailNotVerified(TokenServiceError):
     code = "email_not_verified"
 
 
+class CallerNotAllowed(TokenServiceError):
+    status = 403
+    code = "caller_not_allowed"
+
+
 class NotFound(TokenServiceError):
     status = 404
     code = "not_found"

@@ -87,6 +87,7 @@ def identity_from_claims(
     external_id_claim: str,
     email_claim: str,
     require_email_verified: bool,
+    email_verified_claim: str = "email_verified",
 ) -> Identity:
     """The end user's identity from verified authorizer claims, as the policy asks."""
     if not claims:
@@ -102,10 +103,16 @@ def identity_from_claims(
         external_id = str(value)
     if policy in ("email", "both"):
         value = claims.get(email_claim)
-        problem = "is missing" if value is None else _email_problem(value)
+        if value is None:
+            # Cognito and Auth0 access tokens carry no email unless the identity provider adds it.
+            raise Unauthenticated(
+                f"the access token has no {email_claim!r} claim: send a token that carries the email "
+                "(for Cognito, the ID token) or have the identity provider add it to access tokens"
+            )
+        problem = _email_problem(value)
         if problem:
             raise Unauthenticated(f"the access token's {email_claim!r} claim {problem}")
-        if require_email_verified and not _is_true(claims.get("email_verified")):
+        if require_email_verified and not _is_true(claims.get(email_verified_claim)):
             raise EmailNotVerified("the email address is not verified: verify it with the identity provider first")
         email = str(value)
     return Identity(external_id=external_id, email=email)

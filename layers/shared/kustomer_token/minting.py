@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from functools import cached_property, partial
 from typing import Any
 
-from kustomer_token.errors import InvalidRequest
+from kustomer_token.callers import caller_allowed
+from kustomer_token.errors import CallerNotAllowed, InvalidRequest
 from kustomer_token.identity import SERVER_TOKEN_REQUEST_SCHEMA, Identity, identity_from_body, identity_from_claims
 from kustomer_token.observability import count_minted, logger
 from kustomer_token.settings import MintSettings
@@ -68,22 +69,34 @@ class TokenMinter:
             external_id_claim=self._settings.external_id_claim,
             email_claim=self._settings.email_claim,
             require_email_verified=self._settings.require_email_verified,
+            email_verified_claim=self._settings.email_verified_claim,
         )
         return self._mint(identity, route=route)
 
-    def for_body(self, body: str | None, *, route: str) -> LoginToken:
-        """Trusted back ends: the identity comes from a validated JSON body."""
-        return self._mint(identity_from_body(self._parse_body(body)), route=route)
+    def for_body(self, body: str | None, *, route: str, caller_arn: object) -> LoginToken:
+        """Trusted back ends: only listed IAM callers; the identity comes from a validated JSON body."""
+        if not caller_allowed(caller_arn, self._settings.server_token_callers):
+            # The ARN is the caller's own and names no visitor: logged so an operator can allow it.
+            logger.warning("server token caller not allowed", extra={"route": route, "caller": str(caller_arn)})
+            raise CallerNotAllowed(
+                "this IAM principal may not call this route: add its role or user ARN to the stack's "
+                "ServerTokenCallers parameter (SERVER_TOKEN_CALLERS)"
+            )
+        return self._mint(identity_from_body(self._parse_body(body)), route=route, caller=str(caller_arn))
 
-    def _mint(self, identity: Identity, *, route: str) -> LoginToken:
+    def _mint(self, identity: Identity, *, route: str, caller: str | None = None) -> LoginToken:
         signing_secret = self._secret_cache.get()
         # iat is the clock at signing time, whole seconds, never taken from input.
         token = sign_login_token(identity, signing_secret, int(self._clock()))
         count_minted(route, identity.kind)
-        logger.info(
-            "token minted",
-            extra={"route": route, "identity_type": identity.kind, "identity_fingerprint": identity.fingerprint()},
-        )
+        audit: dict[str, str] = {
+            "route": route,
+            "identity_type": identity.kind,
+            "identity_fingerprint": identity.fingerprint(),
+        }
+        if caller is not None:
+            audit["caller"] = caller
+        logger.info("token minted", extra=audit)
         return token
 
     def _parse_body(self, body: str | None) -> dict[str, Any]:

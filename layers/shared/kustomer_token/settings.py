@@ -52,6 +52,21 @@ def _claim_name(environ: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+# A role or user named in SERVER_TOKEN_CALLERS: partition, account, kind, path and name.
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/([A-Za-z0-9+=.@_-]+/)*[A-Za-z0-9+=.@_-]+$")
+
+
+def _principal_arns(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = environ.get(name, "").strip()
+    arns = tuple(part.strip() for part in raw.split(",")) if raw else ()
+    for arn in arns:
+        if not _PRINCIPAL_ARN.match(arn):
+            raise ConfigurationError(
+                f"{name} must list IAM role or user ARNs (arn:aws:iam::ACCOUNT:role/NAME), comma-separated; got {arn!r}"
+            )
+    return arns
+
+
 def _identity_policy(environ: Mapping[str, str], name: str) -> TokenIdentityPolicy:
     raw = environ.get(name, "").strip() or "externalId"
     for choice in get_args(TokenIdentityPolicy):
@@ -89,6 +104,9 @@ class MintSettings:
     external_id_claim: str = "sub"
     email_claim: str = "email"
     require_email_verified: bool = True
+    email_verified_claim: str = "email_verified"
+    # IAM roles and users allowed on /server/token; empty refuses every caller.
+    server_token_callers: tuple[str, ...] = ()
     # "extension": read through the AWS Parameters and Secrets Lambda Extension (no boto3).
     signing_secret_source: SecretSource = "sdk"
     extension_port: int = 2773
@@ -106,6 +124,8 @@ class MintSettings:
             external_id_claim=_claim_name(env, "EXTERNAL_ID_CLAIM", "sub"),
             email_claim=_claim_name(env, "EMAIL_CLAIM", "email"),
             require_email_verified=_boolean(env, "REQUIRE_EMAIL_VERIFIED", True),
+            email_verified_claim=_claim_name(env, "EMAIL_VERIFIED_CLAIM", "email_verified"),
+            server_token_callers=_principal_arns(env, "SERVER_TOKEN_CALLERS"),
             signing_secret_source=_secret_source(env, "SIGNING_SECRET_SOURCE"),
             extension_port=_port(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773),
             snap_start=env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start",
@@ -114,6 +134,7 @@ class MintSettings:
 
 _ORG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+KUSTOMER_DOMAIN = "kustomerapp.com"
 
 
 def _kustomer_base_url(environ: Mapping[str, str]) -> str:
@@ -123,11 +144,25 @@ def _kustomer_base_url(environ: Mapping[str, str]) -> str:
 
         parts = urlsplit(override)
         host = (parts.hostname or "").lower()
-        loopback = parts.scheme == "http" and (host in _LOOPBACK_HOSTS or f"[{host}]" in _LOOPBACK_HOSTS)
-        if not parts.netloc or (parts.scheme != "https" and not loopback) or parts.query or parts.fragment:
+        loopback = host in _LOOPBACK_HOSTS or f"[{host}]" in _LOOPBACK_HOSTS
+        if not parts.netloc or (parts.scheme != "https" and not (loopback and parts.scheme == "http")):
             raise ConfigurationError(
                 "KUSTOMER_API_BASE_URL must be an https:// base URL such as https://api.prod2.kustomerapp.com "
                 f"(plain http only on loopback), got {override!r}"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ConfigurationError(
+                "KUSTOMER_API_BASE_URL must be a plain base URL without credentials, query or fragment, "
+                f"got {override!r}"
+            )
+        # The API key (org.admin) goes to this host: outside kustomerapp.com only by an explicit opt-in.
+        # Loopback stays allowed: in Lambda only code the stack itself ships can listen there.
+        kustomer_host = host == KUSTOMER_DOMAIN or host.endswith("." + KUSTOMER_DOMAIN)
+        if not (kustomer_host or loopback or _boolean(environ, "KUSTOMER_ALLOW_NON_KUSTOMER_HOST", False)):
+            raise ConfigurationError(
+                f"KUSTOMER_API_BASE_URL must be a {KUSTOMER_DOMAIN} host (the refresher sends the API key "
+                f"there), got {host!r}; to use your own proxy set KUSTOMER_ALLOW_NON_KUSTOMER_HOST=true "
+                "(the stack's AllowNonKustomerApiHost parameter)"
             )
         return override.rstrip("/")
     org = environ.get("KUSTOMER_ORG", "").strip()
