@@ -2,7 +2,8 @@
 
 Starts a local Secrets Manager and a fake Kustomer, runs the built refresher so the
 signing secret lands, then serves the built mint (in the Lambda runtime) behind a
-local gateway with a JWT authorizer and CORS, and examples/web/ as a second origin.
+local gateway whose routes, JWT authorizer and CORS are those of the template after the
+SAM transform, and examples/web/ as a second origin.
 Prints the URLs, a development access token and a curl line; Ctrl-C stops everything.
 """
 
@@ -17,7 +18,7 @@ from types import FrameType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.local_api import DEV_MARKER, serve_stack  # noqa: E402
+from tools.local_api import DEV_MARKER, LOCAL_DEV_CALLER_ARN, LOCAL_DEV_CALLER_ROLE_ARN, serve_stack  # noqa: E402
 from tools.local_stack import local_stack  # noqa: E402
 
 
@@ -45,7 +46,8 @@ def main() -> int:
                 print(f"    {served.access_token}")
                 print("  try it:")
                 print(f"    curl -sS -X POST {api.url}/token -H 'Authorization: Bearer {served.access_token}'")
-                print("  /server/token stands in for SigV4 with a key of this run only:")
+                print("  /server/token stands in for SigV4 with a key of this run only; the mint sees the IAM caller")
+                print(f"    {LOCAL_DEV_CALLER_ARN} (ServerTokenCallers={LOCAL_DEV_CALLER_ROLE_ARN}):")
                 print(
                     f"    curl -sS -X POST {api.url}/server/token -H 'Authorization: LocalDevIam {api.iam_key}'"
                     " -H 'content-type: application/json' -d '{\"externalId\": \"crm-42\"}'"

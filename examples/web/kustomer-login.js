@@ -6,29 +6,38 @@
 //   await chatLogin.signOut();  // when the visitor signs out of your site
 
 const MAX_ATTEMPTS = 4;
+const EXPIRY_SKEW_SECONDS = 30; // clocks differ a little, and the request takes time to arrive
 
 export function createChatLogin({ tokenApiUrl, getAccessToken, onReauthenticate, log = console }) {
+  function signInAgain() {
+    onReauthenticate();
+    return new Error("the visitor must sign in again");
+  }
+
   // A fresh token right before each login: Kustomer refuses one whose iat is over 15 minutes
   // old, so nothing is cached (and never past the answer's expiresAt).
   async function fetchLoginToken() {
     for (let attempt = 1; ; attempt += 1) {
+      const accessToken = await getAccessToken();
+      // API Gateway refuses an expired token with a 401 that may lack CORS headers, which a page
+      // cannot read: an expired token is treated as that 401 without calling.
+      if (!accessToken || hasExpired(accessToken)) throw signInAgain();
       let answer;
       try {
         answer = await fetch(`${tokenApiUrl}/token`, {
           method: "POST",
-          headers: { Authorization: `Bearer ${await getAccessToken()}` },
+          headers: { Authorization: `Bearer ${accessToken}` },
           cache: "no-store",
         });
       } catch (networkError) {
+        // An unreadable answer for a token that has just expired is that 401, not the network.
+        if (hasExpired(accessToken)) throw signInAgain();
         if (attempt >= MAX_ATTEMPTS) throw networkError;
         await sleep(backoffSeconds(attempt));
         continue;
       }
       if (answer.ok) return answer.json();
-      if (answer.status === 401) {
-        onReauthenticate(); // the site's access token is missing, expired or refused
-        throw new Error("the visitor must sign in again");
-      }
+      if (answer.status === 401) throw signInAgain(); // the access token is missing, expired or refused
       if (answer.status === 503 && attempt < MAX_ATTEMPTS) {
         const retryAfter = Number(answer.headers.get("Retry-After"));
         await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : backoffSeconds(attempt));
@@ -65,6 +74,21 @@ export function createChatLogin({ tokenApiUrl, getAccessToken, onReauthenticate,
   }
 
   return { signIn, signOut };
+}
+
+// True when the JWT's exp (payload read without verification: API Gateway verifies it) has
+// passed or is about to; false for a token that is not a JWT or has no exp.
+function hasExpired(accessToken) {
+  const payload = accessToken.split(".")[1];
+  if (!payload) return false;
+  try {
+    const base64 = payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "=");
+    const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+    const { exp } = JSON.parse(new TextDecoder().decode(bytes));
+    return typeof exp === "number" && exp <= Date.now() / 1000 + EXPIRY_SKEW_SECONDS;
+  } catch {
+    return false;
+  }
 }
 
 function backoffSeconds(attempt) {

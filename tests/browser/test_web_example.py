@@ -114,6 +114,21 @@ def test_an_access_token_the_gateway_refuses_asks_the_visitor_to_sign_in_again(
     assert _sequence(result) == ["start", "fetch token", "answer 401"]
 
 
+def test_an_expired_access_token_asks_the_visitor_to_sign_in_again_without_calling(
+    stack: LocalStack, served: Served
+) -> None:
+    # Given the site hands the module an access token that expired a minute ago (API Gateway's
+    # 401 for it may carry no CORS headers, so the page could not read it)
+    _refresh(stack)
+    expired = served.issuer.access_token({"sub": "dev-visitor-0001"}, lifetime=-60)
+    # When the page loads
+    result = _open_page(served, "expired", "reauthenticate,signed-in,anonymous", f"?accessToken={expired}")
+    # Then it asks the visitor to sign in again, and the token API was never called
+    assert result["state"] == "reauthenticate"
+    assert _sequence(result) == ["start"]
+    assert served.api.statuses == []
+
+
 def test_a_503_is_retried_after_retry_after_and_then_signs_in(stack: LocalStack, served: Served) -> None:
     # Given the signing secret is not there yet: the API answers 503 with Retry-After
     def store_after_first_503() -> None:

@@ -34,7 +34,7 @@ def test_every_setting_is_read() -> None:
             "EMAIL_CLAIM": "mail",
             "REQUIRE_EMAIL_VERIFIED": "False",
             "EMAIL_VERIFIED_CLAIM": "https://example.com/email_verified",
-            "SERVER_TOKEN_CALLERS": " arn:aws:iam::123456789012:role/a/b/backend ,arn:aws:iam::123456789012:user/ci",
+            "SERVER_TOKEN_CALLERS": "arn:aws:iam::123456789012:role/a/b/backend,arn:aws:iam::123456789012:user/ci",
         }
     )
     assert settings.email_verified_claim == "https://example.com/email_verified"

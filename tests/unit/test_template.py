@@ -124,16 +124,6 @@ def test_cors_origins_can_never_be_a_wildcard(origins: str) -> None:
     assert not re.fullmatch(PARAMETERS["AllowedOrigins"]["AllowedPattern"], origins)
 
 
-def test_cors_takes_its_origins_from_the_allowlist_only() -> None:
-    cors = RESOURCES["TokenApi"]["Properties"]["CorsConfiguration"]
-    assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "AllowedOrigins"}]}
-    assert re.fullmatch(
-        PARAMETERS["AllowedOrigins"]["AllowedPattern"], "https://www.example.com,https://app.example.com"
-    )
-    assert "*" not in cors["AllowHeaders"]
-    assert "*" not in cors["AllowMethods"]
-
-
 def test_throttling_is_set() -> None:
     settings = RESOURCES["TokenApi"]["Properties"]["DefaultRouteSettings"]
     assert settings == {

@@ -58,11 +58,12 @@ _PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/([A-Za-
 
 def _principal_arns(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = environ.get(name, "").strip()
-    arns = tuple(part.strip() for part in raw.split(",")) if raw else ()
+    arns = tuple(raw.split(",")) if raw else ()
     for arn in arns:
         if not _PRINCIPAL_ARN.match(arn):
             raise ConfigurationError(
-                f"{name} must list IAM role or user ARNs (arn:aws:iam::ACCOUNT:role/NAME), comma-separated; got {arn!r}"
+                f"{name} must list IAM role or user ARNs (arn:aws:iam::ACCOUNT:role/NAME), comma-separated "
+                f"without spaces; got {arn!r}"
             )
     return arns
 
