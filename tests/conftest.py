@@ -1,4 +1,5 @@
-"""Shared fixtures: a local Secrets Manager (moto server), fresh mint containers, and the leak check."""
+"""Shared fixtures: a local Secrets Manager (moto server behind the IAM role check), fresh function
+containers under their own roles, and the leak check."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from hypothesis import settings as hypothesis_settings
 
 from tests.support.events import FakeLambdaContext
 from tests.support.fake_kustomer import FakeKustomer
+from tests.support.iam import ADMIN_ENVIRONMENT, RoleCheck, role_credentials
 from tests.support.leaks import LEAK_WATCH
 from tests.support.services import MotoServer
+from tests.support.sm_proxy import SecretsManagerProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,10 +33,10 @@ hypothesis_settings.register_profile("fast", max_examples=150, deadline=None, de
 hypothesis_settings.register_profile("fuzz", max_examples=10_000, deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
-# No real AWS account is ever touched: fake credentials, no profile files.
+# No real AWS account is ever touched: fake credentials, no profile files. The test process
+# itself is the account's admin; each function gets its own role's credentials.
 _AWS_TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    **ADMIN_ENVIRONMENT,
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
@@ -55,18 +58,44 @@ def _aws_test_environment() -> Iterator[None]:
         yield
 
 
+@dataclass
+class LocalSecretsManager:
+    moto: MotoServer
+    proxy: SecretsManagerProxy
+
+
 @pytest.fixture(scope="session")
-def moto_server(_aws_test_environment: None) -> Iterator[MotoServer]:
+def _local_secrets_manager(_aws_test_environment: None) -> Iterator[LocalSecretsManager]:
+    """moto, and in front of it the role check every function's call goes through (the endpoint in the environment)."""
     with MotoServer() as server, pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", server.url)
-        yield server
+        proxy = SecretsManagerProxy(server.url, RoleCheck()).start()
+        patch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", proxy.url)
+        yield LocalSecretsManager(server, proxy)
+        proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(_local_secrets_manager: LocalSecretsManager) -> MotoServer:
+    """moto itself, without the role check: what the account's admin (test setup) talks to."""
+    return _local_secrets_manager.moto
 
 
 @pytest.fixture
-def secretsmanager(moto_server: MotoServer) -> Any:
-    """A client of the local Secrets Manager, emptied before each test."""
-    moto_server.reset()
-    return boto3.client("secretsmanager", endpoint_url=moto_server.url)
+def secretsmanager(_local_secrets_manager: LocalSecretsManager) -> Any:
+    """An admin client of the local Secrets Manager, emptied before each test, with a fresh role check."""
+    _local_secrets_manager.moto.reset()
+    proxy = _local_secrets_manager.proxy
+    proxy.heal()
+    proxy.reset()
+    proxy.role_check = RoleCheck()
+    return boto3.client("secretsmanager", endpoint_url=_local_secrets_manager.moto.url)
+
+
+@pytest.fixture
+def sm_proxy(_local_secrets_manager: LocalSecretsManager, secretsmanager: Any) -> Iterator[SecretsManagerProxy]:
+    """The proxy the functions reach Secrets Manager through: role check, call log, faults (healed after)."""
+    yield _local_secrets_manager.proxy
+    _local_secrets_manager.proxy.heal()
 
 
 _secret_names = itertools.count(1)
@@ -140,9 +169,18 @@ class MintContainer:
 _containers = itertools.count(1)
 
 
+def _run_as(monkeypatch: pytest.MonkeyPatch, role: str) -> None:
+    """The function's process environment holds its role's credentials, as Lambda gives them."""
+    for name, value in role_credentials(role).items():
+        monkeypatch.setenv(name, value)
+    # A new container starts with no boto3 default session: the one before cached other credentials.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
 @pytest.fixture
-def start_mint(monkeypatch: pytest.MonkeyPatch) -> Callable[..., MintContainer]:
-    """Cold-starts a mint container: sets its environment, then imports functions/mint/app.py afresh."""
+def start_mint(monkeypatch: pytest.MonkeyPatch, sm_proxy: SecretsManagerProxy) -> Callable[..., MintContainer]:
+    """Cold-starts a mint container under MintTokenFunctionRole: sets its environment, then imports
+    functions/mint/app.py afresh. The secret it names stands for SigningSecret in the role check."""
 
     def start(**environment: str) -> MintContainer:
         for name in (
@@ -154,7 +192,31 @@ def start_mint(monkeypatch: pytest.MonkeyPatch) -> Callable[..., MintContainer]:
             monkeypatch.delenv(name, raising=False)
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
+        _run_as(monkeypatch, "MintTokenFunctionRole")
+        if sm_proxy.role_check is not None and environment.get("SIGNING_SECRET_ID"):
+            sm_proxy.role_check.bind_default(SigningSecret=environment["SIGNING_SECRET_ID"])
         return MintContainer(load_function("mint", f"mint_app_container_{next(_containers)}"))
+
+    return start
+
+
+@pytest.fixture
+def start_refresher(monkeypatch: pytest.MonkeyPatch, sm_proxy: SecretsManagerProxy) -> Callable[..., ModuleType]:
+    """Cold-starts the refresh function under RefreshSecretFunctionRole: its environment, then
+    functions/refresh/app.py imported afresh. The secrets it names stand for the stack's two."""
+
+    def start(**environment: str) -> ModuleType:
+        for name in ("KUSTOMER_ORG", "KUSTOMER_API_BASE_URL", "API_KEY_SECRET_ID", "SIGNING_SECRET_ID"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        _run_as(monkeypatch, "RefreshSecretFunctionRole")
+        if sm_proxy.role_check is not None:
+            bound = {"SIGNING_SECRET_ID": "SigningSecret", "API_KEY_SECRET_ID": "ApiKeySecret"}
+            sm_proxy.role_check.bind_default(
+                **{logical: environment[name] for name, logical in bound.items() if environment.get(name)}
+            )
+        return load_function("refresh", f"refresh_app_container_{next(_containers)}")
 
     return start
 

@@ -1,7 +1,8 @@
 """The stack's AWS and Kustomer neighbours on this machine: a local Secrets Manager
 (moto) holding the stack's two secrets, and a fake Kustomer holding a generated
 signing secret, with the built functions wired to them in the Lambda runtime.
-Used by `make demo`.
+Each function signs as its own role, and the role check in front of Secrets Manager
+allows it only what template.yaml grants that role. Used by `make demo`.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ if str(ROOT) not in sys.path:
 import boto3  # noqa: E402
 
 from tests.support.fake_kustomer import FakeKustomer, secret_reply  # noqa: E402
+from tests.support.iam import ADMIN_ENVIRONMENT, RoleCheck  # noqa: E402
 from tests.support.lambda_runtime import LambdaRuntime  # noqa: E402
 from tests.support.services import MotoServer  # noqa: E402
+from tests.support.sm_proxy import SecretsManagerProxy  # noqa: E402
 
+# This process is the account's admin; the functions get their roles' credentials.
 LOCAL_AWS_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
+    **ADMIN_ENVIRONMENT,
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -37,12 +40,12 @@ LOCAL_AWS_ENVIRONMENT = {
 
 @dataclass
 class LocalStack:
-    secrets_manager_url: str
+    secrets_manager_url: str  # what the functions call: Secrets Manager behind the role check
     kustomer: FakeKustomer
     kustomer_secret: str
     signing_secret_arn: str
     api_key_secret_arn: str
-    client: Any
+    client: Any  # the admin's client, straight to moto
     _running: ExitStack
 
     def runtime(self, logical_id: str, parameters: dict[str, str] | None = None) -> LambdaRuntime:
@@ -96,4 +99,7 @@ def _running_stack() -> Iterator[LocalStack]:
         client = boto3.client("secretsmanager", endpoint_url=moto.url)
         signing_arn = client.create_secret(Name="kustomer-chat-token/SigningSecret")["ARN"]
         api_key_arn = client.create_secret(Name="kustomer-chat-token/ApiKeySecret", SecretString=api_key)["ARN"]
-        yield LocalStack(moto.url, kustomer, kustomer_secret, signing_arn, api_key_arn, client, running)
+        roles = RoleCheck(secrets={"SigningSecret": signing_arn, "ApiKeySecret": api_key_arn})
+        proxy = SecretsManagerProxy(moto.url, roles).start()
+        running.callback(proxy.stop)
+        yield LocalStack(proxy.url, kustomer, kustomer_secret, signing_arn, api_key_arn, client, running)

@@ -1,4 +1,7 @@
-"""Races: two refreshers at once, a scheduled run inside a rotation, minting while the secret changes."""
+"""Races: two refreshers at once, a scheduled run inside a rotation, minting while the secret changes.
+
+Every refresher signs as RefreshSecretFunctionRole through the role check.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import jwt
 import pytest
 
@@ -18,23 +20,29 @@ from kustomer_token.settings import RefreshSettings
 from tests.conftest import MintContainer
 from tests.support.events import http_api_event
 from tests.support.fake_kustomer import FakeKustomer, secret_reply
+from tests.support.iam import role_client
 from tests.support.leaks import LEAK_WATCH
-from tests.support.services import MotoServer
+from tests.support.rotation import SecretsManagerRotation, in_process
+from tests.support.sm_proxy import SecretsManagerProxy
 
 BUDGET = SECRETS_MANAGER_RESERVE_SECONDS + 10
 
 
 @pytest.fixture
-def secrets_pair(secretsmanager: Any, api_key: str) -> tuple[str, str]:
+def secrets_pair(secretsmanager: Any, sm_proxy: SecretsManagerProxy, api_key: str) -> tuple[str, str]:
     signing = secretsmanager.create_secret(Name="RaceSigningSecret")["ARN"]
     api = secretsmanager.create_secret(Name="RaceApiKeySecret", SecretString=api_key)["ARN"]
+    assert sm_proxy.role_check is not None
+    sm_proxy.role_check.bind(SigningSecret=signing, ApiKeySecret=api)
     return signing, api
 
 
-def _new_refresher(moto_server: MotoServer, kustomer: FakeKustomer, secrets_pair: tuple[str, str]) -> SecretRefresher:
-    """A refresher as its own Lambda container would have it: its own clients and connections."""
+def _new_refresher(
+    sm_proxy: SecretsManagerProxy, kustomer: FakeKustomer, secrets_pair: tuple[str, str]
+) -> SecretRefresher:
+    """A refresher as its own Lambda container would have it: its own clients and connections, its role."""
     signing, api = secrets_pair
-    client = boto3.client("secretsmanager", endpoint_url=moto_server.url)
+    client = role_client("RefreshSecretFunctionRole", sm_proxy.url)
     return SecretRefresher(
         RefreshSettings(signing, api, kustomer.url), SecretStore(client), KustomerSettingsClient(kustomer.url)
     )
@@ -54,7 +62,7 @@ def _value(client: Any, secret: str, version: str) -> str:
 @pytest.mark.parametrize("runs", [2, 4])
 def test_refreshers_at_once_make_one_version_and_the_right_current(
     runs: int,
-    moto_server: MotoServer,
+    sm_proxy: SecretsManagerProxy,
     secretsmanager: Any,
     kustomer: FakeKustomer,
     secrets_pair: tuple[str, str],
@@ -62,7 +70,7 @@ def test_refreshers_at_once_make_one_version_and_the_right_current(
 ) -> None:
     secret = new_signing_secret(64)
     kustomer.answer(secret_reply(secret))
-    refreshers = [_new_refresher(moto_server, kustomer, secrets_pair) for _ in range(runs)]
+    refreshers = [_new_refresher(sm_proxy, kustomer, secrets_pair) for _ in range(runs)]
     start = threading.Barrier(runs)
 
     def run(refresher: SecretRefresher) -> dict[str, Any]:
@@ -75,10 +83,11 @@ def test_refreshers_at_once_make_one_version_and_the_right_current(
     assert len({r["versionId"] for r in results}) == 1
     assert secretsmanager.get_secret_value(SecretId=signing, VersionStage="AWSCURRENT")["SecretString"] == secret
     assert list(_live_versions(secretsmanager, signing).values()) == [["AWSCURRENT"]]
+    assert sm_proxy.role_calls(allowed=False) == []
 
 
 def test_a_scheduled_run_inside_a_rotation_leaves_one_version_per_value(
-    moto_server: MotoServer,
+    sm_proxy: SecretsManagerProxy,
     secretsmanager: Any,
     kustomer: FakeKustomer,
     secrets_pair: tuple[str, str],
@@ -86,19 +95,15 @@ def test_a_scheduled_run_inside_a_rotation_leaves_one_version_per_value(
 ) -> None:
     signing = secrets_pair[0]
     a, b = new_signing_secret(64), new_signing_secret(64)
-    rotation = _new_refresher(moto_server, kustomer, secrets_pair)
-    scheduled = _new_refresher(moto_server, kustomer, secrets_pair)
+    rotation = _new_refresher(sm_proxy, kustomer, secrets_pair)
+    scheduled = _new_refresher(sm_proxy, kustomer, secrets_pair)
     kustomer.answer(secret_reply(a))
     scheduled.handle({}, BUDGET)
     # Kustomer's secret changes to B; a rotation starts and stores B as pending
     kustomer.answer(secret_reply(b))
-    token = "race-rotation-token-00000000000000001"
-    with pytest.raises(secretsmanager.exceptions.ResourceNotFoundException):
-        secretsmanager.rotate_secret(
-            SecretId=signing,
-            ClientRequestToken=token,
-            RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:RefreshSecretFunction",
-        )
+    token = (
+        SecretsManagerRotation(secretsmanager, in_process(lambda e: rotation.handle(e, BUDGET))).start(signing).token
+    )
     event = {"SecretId": signing, "ClientRequestToken": token}
     rotation.handle({**event, "Step": "createSecret"}, BUDGET)
     # A scheduled run lands between the rotation's steps and stores B itself
@@ -110,10 +115,11 @@ def test_a_scheduled_run_inside_a_rotation_leaves_one_version_per_value(
     live = _live_versions(secretsmanager, signing)
     assert sorted(label for labels in live.values() for label in labels) == ["AWSCURRENT", "AWSPREVIOUS"]
     assert sorted(_value(secretsmanager, signing, version) for version in live) == sorted([a, b])
+    assert sm_proxy.role_calls(allowed=False) == []
 
 
 def test_a_mint_reading_while_the_refresher_writes_signs_with_a_whole_value(
-    moto_server: MotoServer,
+    sm_proxy: SecretsManagerProxy,
     secretsmanager: Any,
     kustomer: FakeKustomer,
     secrets_pair: tuple[str, str],
@@ -123,7 +129,7 @@ def test_a_mint_reading_while_the_refresher_writes_signs_with_a_whole_value(
     signing = secrets_pair[0]
     values = [new_signing_secret(64) for _ in range(3)]
     kustomer.answer(secret_reply(values[0]))
-    refresher = _new_refresher(moto_server, kustomer, secrets_pair)
+    refresher = _new_refresher(sm_proxy, kustomer, secrets_pair)
     refresher.handle({}, BUDGET)
     mint = start_mint(SIGNING_SECRET_ID=signing, SECRET_CACHE_TTL_SECONDS="0")
     stop = threading.Event()

@@ -1,5 +1,7 @@
 """Secrets Manager failing in every way it can, through a fault-injecting proxy on loopback.
 
+Each function runs under its own role: the same proxy checks every call against the role's
+policy before it injects the fault.
 The mint: a warm container keeps minting from its cache and counts each stale
 use; a cold one answers 503 with Retry-After; nothing answers 500.
 The refresher: raises, and the signing secret is exactly as it was.
@@ -7,7 +9,7 @@ The refresher: raises, and the signing secret is exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -15,10 +17,10 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError
-from tests.conftest import MintContainer, load_function, metric_total
+from tests.conftest import MintContainer, metric_total
 from tests.support.events import FakeLambdaContext, http_api_event
 from tests.support.fake_kustomer import FakeKustomer, secret_reply
-from tests.support.services import MotoServer
+from tests.support.rotation import SecretsManagerRotation, in_process
 from tests.support.sm_proxy import FAULTS, HANG, SecretsManagerProxy
 
 ALL_FAULTS = [*sorted(FAULTS), HANG]
@@ -26,11 +28,9 @@ VISITOR = {"sub": "user-1"}
 
 
 @pytest.fixture
-def proxy(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsManagerProxy]:
-    proxied = SecretsManagerProxy(moto_server.url).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", proxied.url)
-    yield proxied
-    proxied.stop()
+def proxy(sm_proxy: SecretsManagerProxy) -> SecretsManagerProxy:
+    """The proxy every function reaches Secrets Manager through; healed after each test."""
+    return sm_proxy
 
 
 def _mint(container: MintContainer) -> Any:
@@ -60,6 +60,9 @@ def test_a_warm_mint_keeps_minting_from_its_cache(
     output = read_output()
     assert metric_total(output, "SecretStaleUse") == 3
     assert metric_total(output, "SecretReadFailed") == 1
+    # And the mint read as its own role, which allowed every read
+    assert {call.role for call in proxy.role_calls()} == {"MintTokenFunctionRole"}
+    assert proxy.role_calls(allowed=False) == []
 
 
 @pytest.mark.parametrize("fault", ALL_FAULTS)
@@ -76,18 +79,12 @@ def test_a_cold_mint_answers_503_with_retry_after(
 
 @pytest.fixture
 def refresher(
-    proxy: SecretsManagerProxy,
-    secretsmanager: Any,
-    kustomer: FakeKustomer,
-    api_key: str,
-    monkeypatch: pytest.MonkeyPatch,
+    secretsmanager: Any, kustomer: FakeKustomer, api_key: str, start_refresher: Callable[..., Any]
 ) -> tuple[Any, str]:
     signing = secretsmanager.create_secret(Name="FaultSigningSecret")["ARN"]
     api = secretsmanager.create_secret(Name="FaultApiKeySecret", SecretString=api_key)["ARN"]
-    monkeypatch.setenv("SIGNING_SECRET_ID", signing)
-    monkeypatch.setenv("API_KEY_SECRET_ID", api)
-    monkeypatch.setenv("KUSTOMER_API_BASE_URL", kustomer.url)
-    return load_function("refresh", f"fault_refresh_{id(proxy)}"), signing
+    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    return app, signing
 
 
 class _ShortContext(FakeLambdaContext):
@@ -114,13 +111,8 @@ def test_the_refresher_raises_and_leaves_the_secret_as_it_was(
     kustomer.answer(secret_reply(new_signing_secret(64)))
     event: dict[str, Any] = {}
     if trigger == "createSecret":
-        token = "fault-rotation-token-0000000000000001"
-        with pytest.raises(secretsmanager.exceptions.ResourceNotFoundException):
-            secretsmanager.rotate_secret(
-                SecretId=signing,
-                ClientRequestToken=token,
-                RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:RefreshSecretFunction",
-            )
+        rotation = SecretsManagerRotation(secretsmanager, in_process(lambda e: app.lambda_handler(e, _ShortContext())))
+        token = rotation.start(signing).token
         event = {"SecretId": signing, "ClientRequestToken": token, "Step": "createSecret"}
     versions_before = secretsmanager.list_secret_version_ids(SecretId=signing, IncludeDeprecated=True)["Versions"]
     # When Secrets Manager fails
@@ -128,8 +120,9 @@ def test_the_refresher_raises_and_leaves_the_secret_as_it_was(
     with pytest.raises((BotoCoreError, ClientError, RefreshError)) as raised:
         app.lambda_handler(event, _ShortContext())
     proxy.heal()
-    # Then the run raised, and nothing changed
+    # Then the run raised, for the fault and not for a permission, and nothing changed
     assert str(raised.value)
+    assert proxy.role_calls(allowed=False) == []
     current = secretsmanager.get_secret_value(SecretId=signing, VersionStage="AWSCURRENT")["SecretString"]
     assert current == good
     versions_after = secretsmanager.list_secret_version_ids(SecretId=signing, IncludeDeprecated=True)["Versions"]

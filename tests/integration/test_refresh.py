@@ -1,4 +1,4 @@
-"""The secret refresher against a local Secrets Manager and a fake Kustomer on loopback."""
+"""The secret refresher, under its own role, against a local Secrets Manager and a fake Kustomer on loopback."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ from tests.support.fake_kustomer import (
     json_reply,
     secret_reply,
 )
+from tests.support.iam import role_client
+from tests.support.rotation import RotationRun, SecretsManagerRotation, in_process
+from tests.support.sm_proxy import SecretsManagerProxy
 
 BUDGET_SECONDS = 5.0
 _names = itertools.count(1)
@@ -30,9 +33,10 @@ _names = itertools.count(1)
 
 @dataclass
 class Stack:
-    client: Any
+    client: Any  # the account's admin
     signing_arn: str
     api_key_arn: str
+    refresher_client: Any  # signs as RefreshSecretFunctionRole, through the role check
 
     def current(self) -> str | None:
         try:
@@ -49,19 +53,27 @@ class Stack:
         return self.client.describe_secret(SecretId=self.signing_arn).get("VersionIdsToStages") or {}
 
 
-@pytest.fixture
-def stack(secretsmanager: Any, api_key: str) -> Stack:
-    """The two secrets as the stack creates them: the signing secret empty, the API key stored."""
+def _new_stack(secretsmanager: Any, sm_proxy: SecretsManagerProxy, api_key: str | None) -> Stack:
+    """The two secrets as CloudFormation creates them (no value), the API key stored when given."""
     n = next(_names)
     signing = secretsmanager.create_secret(Name=f"SigningSecret-{n}")["ARN"]
-    api = secretsmanager.create_secret(Name=f"ApiKeySecret-{n}", SecretString=api_key)["ARN"]
-    return Stack(secretsmanager, signing, api)
+    stored = {} if api_key is None else {"SecretString": api_key}
+    api = secretsmanager.create_secret(Name=f"ApiKeySecret-{n}", **stored)["ARN"]
+    assert sm_proxy.role_check is not None
+    sm_proxy.role_check.bind(SigningSecret=signing, ApiKeySecret=api)
+    return Stack(secretsmanager, signing, api, role_client("RefreshSecretFunctionRole", sm_proxy.url))
+
+
+@pytest.fixture
+def stack(secretsmanager: Any, sm_proxy: SecretsManagerProxy, api_key: str) -> Stack:
+    """The signing secret empty, the API key stored."""
+    return _new_stack(secretsmanager, sm_proxy, api_key)
 
 
 def _refresher(stack: Stack, kustomer: FakeKustomer) -> SecretRefresher:
     settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, kustomer.url)
     client = KustomerSettingsClient(kustomer.url, connect_timeout=1, read_timeout=1, backoff_factor=0.05)
-    return SecretRefresher(settings, SecretStore(stack.client), client)
+    return SecretRefresher(settings, SecretStore(stack.refresher_client), client)
 
 
 def _run(refresher: SecretRefresher, event: object | None = None) -> dict[str, Any]:
@@ -245,43 +257,37 @@ def test_a_kustomer_fault_raises_and_leaves_the_secret_as_it_was(
 
 @pytest.mark.parametrize("stored_key", [None, "   "], ids=["no-value", "blank"])
 def test_a_missing_api_key_raises_before_calling_kustomer(
-    stored_key: str | None, secretsmanager: Any, kustomer: FakeKustomer
+    stored_key: str | None, secretsmanager: Any, sm_proxy: SecretsManagerProxy, kustomer: FakeKustomer
 ) -> None:
-    signing = secretsmanager.create_secret(Name="SigningSecret-nokey")["ARN"]
-    request: dict[str, Any] = {"Name": "ApiKeySecret-nokey"}
-    if stored_key is not None:
-        request["SecretString"] = stored_key
-    api = secretsmanager.create_secret(**request)["ARN"]
-    stack = Stack(secretsmanager, signing, api)
+    # Given the API key secret holds no value (as first deployed) or a blank one
+    stack = _new_stack(secretsmanager, sm_proxy, stored_key)
+    # When the refresher runs under its own role
     with pytest.raises(RefreshError) as raised:
         _run(_refresher(stack, kustomer))
+    # Then it says what to do, calls nobody, writes nothing, and needed no permission it lacks
     assert raised.value.reason == "ApiKeyMissing"
+    assert "holds no value yet" in str(raised.value)
     assert "StoreApiKeyCommand" in str(raised.value)
     assert kustomer.settings_calls() == []
     assert stack.version_ids() == []
+    assert sm_proxy.role_calls(allowed=False) == []
 
 
 # --- rotation -------------------------------------------------------------------------------------
 
 
-def _start_rotation(stack: Stack, token: str) -> None:
-    """What Secrets Manager does before it calls the function: an AWSPENDING version with no value."""
-    with pytest.raises(stack.client.exceptions.ResourceNotFoundException):
-        stack.client.rotate_secret(
-            SecretId=stack.signing_arn,
-            ClientRequestToken=token,
-            RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:RefreshSecretFunction",
-        )
-    assert stack.stages()[token] == ["AWSPENDING"]
+def _rotation(stack: Stack, refresher: SecretRefresher) -> SecretsManagerRotation:
+    """Secrets Manager's side of a rotation, invoking this refresher."""
+    return SecretsManagerRotation(stack.client, in_process(lambda event: _run(refresher, event)))
 
 
 def _rotation_event(stack: Stack, token: str, step: str) -> dict[str, str]:
     return {"SecretId": stack.signing_arn, "ClientRequestToken": token, "Step": step}
 
 
-def _rotate(refresher: SecretRefresher, stack: Stack, token: str) -> None:
-    for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
-        _run(refresher, _rotation_event(stack, token, step))
+def _completed(run: RotationRun) -> RotationRun:
+    assert run.completed, run.error
+    return run
 
 
 def test_a_rotation_moves_current_to_kustomers_value(
@@ -293,13 +299,12 @@ def test_a_rotation_moves_current_to_kustomers_value(
     kustomer.answer(secret_reply(a))
     _run(refresher)
     kustomer.answer(secret_reply(b))
-    # When Secrets Manager runs the four steps
-    token = "rotation-token-000000000000000000001"
-    _start_rotation(stack, token)
-    _rotate(refresher, stack, token)
-    # Then B is current under the rotation's version, and A is previous
+    # When Secrets Manager rotates the secret
+    run = _completed(_rotation(stack, refresher).rotate(stack.signing_arn))
+    # Then B is current under the rotation's version, A is previous, and no rotation is left open
     assert stack.current() == b
-    assert "AWSCURRENT" in stack.stages()[token]
+    assert stack.stages()[run.token] == ["AWSCURRENT"]
+    assert sorted(label for labels in stack.stages().values() for label in labels) == ["AWSCURRENT", "AWSPREVIOUS"]
 
 
 def test_repeated_steps_are_harmless(
@@ -310,8 +315,8 @@ def test_repeated_steps_are_harmless(
     kustomer.answer(secret_reply(new_signing_secret(64)))
     _run(refresher)
     kustomer.answer(secret_reply(a))
-    token = "rotation-token-000000000000000000003"
-    _start_rotation(stack, token)
+    rotation = _rotation(stack, refresher)
+    token = rotation.start(stack.signing_arn).token
     _run(refresher, _rotation_event(stack, token, "createSecret"))
     # Kustomer changes between two tries of createSecret: the first pending value stands
     kustomer.answer(secret_reply(b))
@@ -324,27 +329,26 @@ def test_repeated_steps_are_harmless(
     assert _run(refresher, _rotation_event(stack, token, "createSecret"))["changed"] is False
 
 
-def test_a_stray_pending_version_does_not_block_rotation(
+def test_an_incomplete_rotation_is_reattempted_with_its_own_token(
     stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
 ) -> None:
+    # Given A is current and a rotation to B stopped after createSecret (AWSPENDING left on B)
     a, b = new_signing_secret(64), new_signing_secret(64)
     refresher = _refresher(stack, kustomer)
     kustomer.answer(secret_reply(a))
     _run(refresher)
-    # Given an AWSPENDING label left on another version by an earlier, failed rotation
-    stray = "stray-pending-0000000000000000000000"
-    stack.client.put_secret_value(
-        SecretId=stack.signing_arn,
-        SecretString=new_signing_secret(64),
-        ClientRequestToken=stray,
-        VersionStages=["AWSPENDING"],
-    )
     kustomer.answer(secret_reply(b))
-    token = "rotation-token-000000000000000000004"
-    _start_rotation(stack, token)
-    _rotate(refresher, stack, token)
+    rotation = _rotation(stack, refresher)
+    halted = rotation.start(stack.signing_arn)
+    _run(refresher, _rotation_event(stack, halted.token, "createSecret"))
+    # When a new rotation is asked for
+    retried = _completed(rotation.rotate(stack.signing_arn))
+    # Then Secrets Manager refuses to start another and completes the halted one: B current, nothing pending
+    assert retried.refusal == "A previous rotation isn't complete. That rotation will be reattempted."
+    assert retried.token == halted.token
     assert stack.current() == b
-    assert "AWSPENDING" not in stack.stages().get(stray, [])
+    assert stack.stages()[halted.token] == ["AWSCURRENT"]
+    assert all("AWSPENDING" not in labels for labels in stack.stages().values())
 
 
 def test_rotations_a_b_a_end_with_a_current(
@@ -354,12 +358,25 @@ def test_rotations_a_b_a_end_with_a_current(
     refresher = _refresher(stack, kustomer)
     kustomer.answer(secret_reply(a))
     _run(refresher)
-    for number, value in enumerate((b, a), start=10):
+    for value in (b, a):
         kustomer.answer(secret_reply(value))
-        token = f"rotation-token-0000000000000000000{number}"
-        _start_rotation(stack, token)
-        _rotate(refresher, stack, token)
+        _completed(_rotation(stack, refresher).rotate(stack.signing_arn))
     assert stack.current() == a
+
+
+def test_a_then_b_then_a_then_c_leaves_one_current_version(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    # Given A, B, then A again (AWSCURRENT moved back by UpdateSecretVersionStage)
+    refresher = _refresher(stack, kustomer)
+    a, b, c = (new_signing_secret(64) for _ in range(3))
+    for value in (a, b, a, c):
+        kustomer.answer(secret_reply(value))
+        _run(refresher)
+    # Then after C exactly one version is AWSCURRENT (C) and one AWSPREVIOUS (A)
+    labelled = {version: labels for version, labels in stack.stages().items() if labels}
+    assert sorted(label for labels in labelled.values() for label in labels) == ["AWSCURRENT", "AWSPREVIOUS"]
+    assert stack.current() == c
 
 
 def test_a_kustomer_fault_during_create_writes_no_pending_value(
@@ -369,15 +386,18 @@ def test_a_kustomer_fault_during_create_writes_no_pending_value(
     refresher = _refresher(stack, kustomer)
     kustomer.answer(secret_reply(good))
     _run(refresher)
+    stages_before = stack.stages()
     kustomer.answer(secret_reply(""))
-    token = "rotation-token-000000000000000000005"
-    _start_rotation(stack, token)
-    with pytest.raises(KustomerError):
-        _run(refresher, _rotation_event(stack, token, "createSecret"))
+    run = _rotation(stack, refresher).rotate(stack.signing_arn)
+    assert run.error is not None
+    assert run.error["errorType"] == "KustomerError"
+    assert [step for step, _ in run.steps] == ["createSecret"]
+    # Only the AWSPENDING version Secrets Manager made itself is new, still without a value
+    assert stack.stages() == {**stages_before, run.token: ["AWSPENDING"]}
     with pytest.raises(stack.client.exceptions.ResourceNotFoundException):
-        stack.client.get_secret_value(SecretId=stack.signing_arn, VersionId=token, VersionStage="AWSPENDING")
+        stack.client.get_secret_value(SecretId=stack.signing_arn, VersionId=run.token, VersionStage="AWSPENDING")
     with pytest.raises(RefreshError, match="pending signing secret is missing"):
-        _run(refresher, _rotation_event(stack, token, "testSecret"))
+        _run(refresher, _rotation_event(stack, run.token, "testSecret"))
     assert stack.current() == good
 
 

@@ -1,4 +1,4 @@
-"""The refresh function's handler: settings at start, dispatch, metrics and logs."""
+"""The refresh function's handler, under its own role: settings at start, dispatch, metrics and logs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 
 from kustomer_token.errors import ConfigurationError
 from kustomer_token.refresh import RefreshError
-from tests.conftest import load_function, metric_total
+from tests.conftest import metric_total
 from tests.support.events import FakeLambdaContext
 from tests.support.fake_kustomer import FakeKustomer, error_reply, secret_reply
+from tests.support.sm_proxy import SecretsManagerProxy
 
 
 @pytest.fixture
@@ -21,24 +22,17 @@ def secrets_for_refresh(secretsmanager: Any, api_key: str) -> tuple[str, str]:
     return signing, api
 
 
-def _load(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Any:
-    for name in ("KUSTOMER_ORG", "KUSTOMER_API_BASE_URL", "API_KEY_SECRET_ID", "SIGNING_SECRET_ID"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    return load_function("refresh", f"refresh_app_{id(environment)}")
-
-
 def test_a_scheduled_run_through_the_handler(
-    monkeypatch: pytest.MonkeyPatch,
+    start_refresher: Callable[..., Any],
     secrets_for_refresh: tuple[str, str],
     kustomer: FakeKustomer,
     new_signing_secret: Callable[[int], str],
     read_output: Callable[[], list[dict[str, Any]]],
     secretsmanager: Any,
+    sm_proxy: SecretsManagerProxy,
 ) -> None:
     signing, api = secrets_for_refresh
-    app = _load(monkeypatch, SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
     secret = new_signing_secret(64)
     kustomer.answer(secret_reply(secret))
     read_output()
@@ -52,16 +46,19 @@ def test_a_scheduled_run_through_the_handler(
     assert metric_total(output, "SecretUnchanged") == 1
     changed = [line for line in output if line.get("message") == "signing secret changed"]
     assert len(changed[0]["secret_fingerprint"]) == 12
+    # Every Secrets Manager call was made as the refresher's role, and its role allowed each
+    assert {call.role for call in sm_proxy.role_calls()} == {"RefreshSecretFunctionRole"}
+    assert sm_proxy.role_calls(allowed=False) == []
 
 
 def test_a_failed_run_raises_and_is_counted_by_reason(
-    monkeypatch: pytest.MonkeyPatch,
+    start_refresher: Callable[..., Any],
     secrets_for_refresh: tuple[str, str],
     kustomer: FakeKustomer,
     read_output: Callable[[], list[dict[str, Any]]],
 ) -> None:
     signing, api = secrets_for_refresh
-    app = _load(monkeypatch, SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
     kustomer.answer(error_reply(401, "Unauthorized"))
     read_output()
     with pytest.raises(Exception, match=r"org\.admin and org\.user"):
@@ -73,10 +70,10 @@ def test_a_failed_run_raises_and_is_counted_by_reason(
 
 
 def test_an_unknown_event_raises_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch, secrets_for_refresh: tuple[str, str], kustomer: FakeKustomer
+    start_refresher: Callable[..., Any], secrets_for_refresh: tuple[str, str], kustomer: FakeKustomer
 ) -> None:
     signing, api = secrets_for_refresh
-    app = _load(monkeypatch, SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
     with pytest.raises(RefreshError, match="unrecognised event"):
         app.lambda_handler(["not", "an", "object"], FakeLambdaContext())
     assert kustomer.settings_calls() == []
@@ -100,10 +97,10 @@ def test_an_unknown_event_raises_a_clear_error(
     ],
 )
 def test_a_bad_setting_fails_the_cold_start_naming_it(
-    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str
+    start_refresher: Callable[..., Any], environment: dict[str, str], named: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=named):
-        _load(monkeypatch, **environment)
+        start_refresher(**environment)
 
 
 def test_the_base_url_comes_from_the_org_or_the_override() -> None:

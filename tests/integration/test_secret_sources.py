@@ -12,14 +12,16 @@ import pytest
 from tests.conftest import MintContainer, metric_total
 from tests.support.events import http_api_event
 from tests.support.fake_secrets_extension import FakeSecretsExtension
-from tests.support.services import MotoServer, free_port
+from tests.support.services import free_port
+from tests.support.sm_proxy import SecretsManagerProxy
 
 VISITOR = {"sub": "user-1"}
 
 
 @pytest.fixture
-def extension(moto_server: MotoServer) -> Iterator[FakeSecretsExtension]:
-    fake = FakeSecretsExtension(moto_server.url, os.environ["AWS_SESSION_TOKEN"]).start()
+def extension(sm_proxy: SecretsManagerProxy) -> Iterator[FakeSecretsExtension]:
+    # Through the role check, signing as the mint's role, as the real extension does.
+    fake = FakeSecretsExtension(sm_proxy.url, os.environ["AWS_SESSION_TOKEN"]).start()
     yield fake
     fake.stop()
 

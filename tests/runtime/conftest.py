@@ -1,4 +1,5 @@
-"""Built functions in the real Lambda runtime, wired to the local Secrets Manager and the fake Kustomer."""
+"""Built functions in the real Lambda runtime, each under its own role, wired to the local Secrets Manager
+(through the role check) and the fake Kustomer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from tests.support.fake_kustomer import FakeKustomer
 from tests.support.lambda_runtime import LambdaRuntime
 from tests.support.leaks import LEAK_WATCH
-from tests.support.services import MotoServer
+from tests.support.sm_proxy import SecretsManagerProxy
 
 _names = itertools.count(1)
 
@@ -35,16 +36,26 @@ class LocalStack:
 
 
 @pytest.fixture
-def local_stack(secretsmanager: Any, api_key: str) -> LocalStack:
+def stack_api_key(api_key: str) -> str | None:
+    """What ApiKeySecret holds; a test parametrizes it to None for the stack as first deployed."""
+    return api_key
+
+
+@pytest.fixture
+def local_stack(secretsmanager: Any, sm_proxy: SecretsManagerProxy, stack_api_key: str | None) -> LocalStack:
+    """The stack's two secrets; the signing secret empty, as CloudFormation creates it."""
     n = next(_names)
     signing = secretsmanager.create_secret(Name=f"kct-{n}/SigningSecret")["ARN"]
-    api = secretsmanager.create_secret(Name=f"kct-{n}/ApiKeySecret", SecretString=api_key)["ARN"]
+    stored = {} if stack_api_key is None else {"SecretString": stack_api_key}
+    api = secretsmanager.create_secret(Name=f"kct-{n}/ApiKeySecret", **stored)["ARN"]
+    assert sm_proxy.role_check is not None
+    sm_proxy.role_check.bind(SigningSecret=signing, ApiKeySecret=api)
     return LocalStack(secretsmanager, signing, api)
 
 
 @pytest.fixture
 def start_function(
-    local_stack: LocalStack, kustomer: FakeKustomer, moto_server: MotoServer
+    local_stack: LocalStack, kustomer: FakeKustomer, sm_proxy: SecretsManagerProxy
 ) -> Iterator[Callable[..., LambdaRuntime]]:
     """Starts a built function in the emulator with the environment template.yaml gives it."""
     started: list[LambdaRuntime] = []
@@ -54,7 +65,7 @@ def start_function(
             logical_id,
             resources={"SigningSecret": local_stack.signing_secret_arn, "ApiKeySecret": local_stack.api_key_secret_arn},
             parameters={"KustomerOrg": "example", "KustomerApiBaseUrl": kustomer.url, **(parameters or {})},
-            secrets_manager_url=moto_server.url,
+            secrets_manager_url=sm_proxy.url,
         )
         started.append(runtime)
         return runtime.start()

@@ -1,9 +1,11 @@
 """Stands in for the AWS Parameters and Secrets Lambda Extension on loopback.
 
 Answers GET /secretsmanager/get?secretId=...&versionStage=... like the extension
-(the GetSecretValue document), reading from the local Secrets Manager, and
-refuses requests without the X-Aws-Parameters-Secrets-Token header the
-extension requires (the function's AWS_SESSION_TOKEN).
+(the GetSecretValue document), reading from the local Secrets Manager as the
+function's role (the real extension signs with the function's credentials, so
+the role check applies to it as well), and refuses requests without the
+X-Aws-Parameters-Secrets-Token header the extension requires (the function's
+AWS_SESSION_TOKEN).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
+from tests.support.iam import role_client
 
 
 class FakeSecretsExtension:
-    def __init__(self, secrets_manager_url: str, session_token: str) -> None:
-        self._client = boto3.client("secretsmanager", endpoint_url=secrets_manager_url)
+    def __init__(self, secrets_manager_url: str, session_token: str, role: str = "MintTokenFunctionRole") -> None:
+        self._client = role_client(role, secrets_manager_url)
         self._token = session_token
         self.requests = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())

@@ -23,8 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tests.support.iam import function_role, role_credentials
 from tests.support.services import free_port
-from tests.support.template import function_settings
+from tests.support.template import function_settings, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / ".aws-sam" / "build"
@@ -90,9 +91,13 @@ class LambdaRuntime:
         secrets_manager_url: str,
     ) -> LambdaRuntime:
         """A built function with the environment, handler, timeout and memory template.yaml gives it,
-        pointed at a local Secrets Manager."""
-        environment, properties = function_settings(logical_id, resources=resources, parameters=parameters)
+        pointed at a local Secrets Manager, and signing as the role the template gives it."""
+        template = load_template()
+        environment, properties = function_settings(
+            logical_id, resources=resources, parameters=parameters, template=template
+        )
         environment["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = secrets_manager_url
+        environment.update(role_credentials(function_role(template, logical_id)))
         return cls(
             logical_id,
             handler=properties["Handler"],

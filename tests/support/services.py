@@ -8,7 +8,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from types import TracebackType
+
+ROOT = Path(__file__).resolve().parents[2]
+# moto's server with the corrections of secrets_manager_behaviour applied first.
+_SERVE = "import tests.support.secrets_manager_behaviour as aws; aws.apply(); import moto.server; moto.server.main()"
 
 
 def free_port() -> int:
@@ -18,7 +23,7 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """moto in server mode on a free loopback port, as a child process."""
+    """moto in server mode on a free loopback port, as a child process, behaving as AWS where moto does not."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -27,7 +32,8 @@ class MotoServer:
 
     def start(self, timeout: float = 30.0) -> MotoServer:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-c", _SERVE, "-H", "127.0.0.1", "-p", str(self.port)],
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -1,21 +1,29 @@
-"""A proxy on loopback in front of the local Secrets Manager that counts calls and injects faults.
+"""A proxy on loopback in front of the local Secrets Manager: IAM role check, call counts, injected faults.
 
 Point AWS_ENDPOINT_URL_SECRETS_MANAGER at it; it forwards every request to
 moto unchanged and counts them by the X-Amz-Target header
-("secretsmanager.GetSecretValue" -> "GetSecretValue"). `fail_with(fault)`
-makes it answer every request with that fault instead (an AWS error, a 5xx,
-or a hang), until `heal()`.
+("secretsmanager.GetSecretValue" -> "GetSecretValue"). With a RoleCheck it
+first identifies the caller by the access key id of its SigV4 Authorization
+header and answers what IAM would (AccessDeniedException, HTTP 400) unless the
+caller's role allows the action on the secret; every decision is logged in
+`decisions`. `fail_with(fault)` makes it answer every request with that fault
+instead (an AWS error, a 5xx, or a hang), until `heal()`.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.iam import ADMIN_ACCESS_KEY_ID, RoleCheck, UnknownCaller, UnsupportedPolicy
+from tests.support.template import ACCOUNT_ID, REGION
 
 # The faults Secrets Manager can answer with, as (HTTP status, AWS error code, message).
 FAULTS: dict[str, tuple[int, str, str]] = {
@@ -39,14 +47,30 @@ FAULTS: dict[str, tuple[int, str, str]] = {
     "unavailable": (503, "ServiceUnavailable", "Service Unavailable"),
 }
 HANG = "timeout"
+# Operations that name no secret: IAM checks them against the resource "*".
+_NO_RESOURCE = ("ListSecrets", "GetRandomPassword")
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/")
+
+
+@dataclass(frozen=True)
+class RoleDecision:
+    """One request of a role session, as the role check decided it."""
+
+    role: str
+    action: str
+    resource: str
+    allowed: bool
 
 
 class SecretsManagerProxy:
-    def __init__(self, upstream_url: str) -> None:
+    def __init__(self, upstream_url: str, role_check: RoleCheck | None = None) -> None:
         upstream = urlsplit(upstream_url)
         self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 80)
         self.calls: Counter[str] = Counter()
+        self.decisions: list[RoleDecision] = []
+        self._arns: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.role_check = role_check
         self._fault: str | None = None
         self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -85,6 +109,86 @@ class SecretsManagerProxy:
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.decisions.clear()
+            self._arns.clear()
+
+    @property
+    def role_check(self) -> RoleCheck | None:
+        return self._role_check
+
+    @role_check.setter
+    def role_check(self, check: RoleCheck | None) -> None:
+        """Installs a role check that resolves secret ids through this proxy's Secrets Manager."""
+        if check is not None:
+            check.resolve_arn = self.secret_arn
+        self._role_check = check
+
+    def role_calls(self, *, allowed: bool | None = None) -> list[RoleDecision]:
+        with self._lock:
+            return [d for d in self.decisions if allowed is None or d.allowed == allowed]
+
+    def secret_arn(self, secret_id: str) -> str:
+        """The ARN of the secret a name, partial or full ARN names; for a missing secret, the ARN it would have."""
+        with self._lock:
+            known = self._arns.get(secret_id)
+        if known:
+            return known
+        status, answer = self._admin_call("DescribeSecret", {"SecretId": secret_id})
+        if status != 200:
+            return (
+                secret_id
+                if secret_id.startswith("arn:")
+                else f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{secret_id}"
+            )
+        with self._lock:
+            self._arns[secret_id] = str(answer["ARN"])
+        return str(answer["ARN"])
+
+    def _admin_call(self, operation: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        body = json.dumps(request).encode()
+        # moto reads the region (and so the backend) from the credential scope.
+        authorization = (
+            f"AWS4-HMAC-SHA256 Credential={ADMIN_ACCESS_KEY_ID}/20240101/{REGION}/secretsmanager/aws4_request, "
+            "SignedHeaders=host, Signature=0"
+        )
+        headers = {
+            "X-Amz-Target": f"secretsmanager.{operation}",
+            "Content-Type": "application/x-amz-json-1.1",
+            "Authorization": authorization,
+        }
+        upstream = http.client.HTTPConnection(*self._upstream, timeout=30)
+        try:
+            upstream.request("POST", "/", body=body, headers=headers)
+            answer = upstream.getresponse()
+            return answer.status, json.loads(answer.read() or b"{}")
+        finally:
+            upstream.close()
+
+    def _refusal(self, authorization: str, operation: str, body: bytes) -> tuple[int, str, str] | None:
+        """What IAM answers this request instead of Secrets Manager, or None when it may go on."""
+        check = self._role_check
+        if check is None:
+            return None
+        credential = _CREDENTIAL.search(authorization)
+        try:
+            caller = check.caller(credential.group(1) if credential else "")
+        except UnknownCaller:
+            return 400, "UnrecognizedClientException", "The security token included in the request is invalid."
+        if caller is None:
+            return None
+        action = f"secretsmanager:{operation}"
+        try:
+            secret_id = json.loads(body or b"{}").get("SecretId")
+            if secret_id is None and operation not in _NO_RESOURCE:
+                raise UnsupportedPolicy(f"the role check does not know which resource {operation} acts on")
+            resource = "*" if secret_id is None else self.secret_arn(str(secret_id))
+            decision = check.decide(caller, action, resource)
+        except (UnsupportedPolicy, KeyError, ValueError) as exc:
+            # Loud on purpose: the test fails naming what the check cannot evaluate or resolve.
+            return 400, "RoleCheckUnsupported", f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            self.decisions.append(RoleDecision(caller.role, action, resource, decision.allowed))
+        return None if decision.allowed else (400, "AccessDeniedException", decision.message)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -97,19 +201,16 @@ class SecretsManagerProxy:
                 operation = (self.headers.get("X-Amz-Target") or "unknown").rsplit(".", 1)[-1]
                 with proxy._lock:
                     proxy.calls[operation] += 1
+                refusal = proxy._refusal(self.headers.get("Authorization") or "", operation, body)
+                if refusal is not None:
+                    self._send_error(*refusal)
+                    return
                 fault = proxy._fault
                 if fault == HANG:
                     proxy._release.wait(60)
                     return
                 if fault is not None:
-                    status, code, message = FAULTS[fault]
-                    payload = json.dumps({"__type": code, "message": message}).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/x-amz-json-1.1")
-                    self.send_header("x-amzn-ErrorType", code)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    self._send_error(*FAULTS[fault])
                     return
                 upstream = http.client.HTTPConnection(*proxy._upstream, timeout=30)
                 try:
@@ -126,6 +227,15 @@ class SecretsManagerProxy:
                     self.wfile.write(payload)
                 finally:
                     upstream.close()
+
+            def _send_error(self, status: int, code: str, message: str) -> None:
+                payload = json.dumps({"__type": code, "message": message}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("x-amzn-ErrorType", code)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

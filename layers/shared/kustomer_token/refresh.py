@@ -116,8 +116,8 @@ class SecretRefresher:
         api_key = (stored.value or "").strip() if stored else ""
         if not api_key:
             raise RefreshError(
-                f"the API key secret {secret_id} holds no value yet: store a Kustomer API key with the org.admin "
-                "and org.user roles in it (the stack's StoreApiKeyCommand output shows the command)",
+                f"the API key secret {secret_id} holds no value yet (or no longer exists): store a Kustomer API key "
+                "with the org.admin and org.user roles in it (the stack's StoreApiKeyCommand output shows the command)",
                 "ApiKeyMissing",
             )
         return api_key

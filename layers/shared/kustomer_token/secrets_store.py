@@ -37,23 +37,24 @@ class SecretStore:
         self._client = client
 
     def read(self, secret_id: str, *, stage: str = CURRENT, version_id: str | None = None) -> StoredVersion | None:
-        """The version with this label (and id), or None when it has no value."""
+        """The version with this label (and id), or None when Secrets Manager has no value for it.
+
+        A secret without a value and a secret that does not exist answer the same
+        ResourceNotFoundException; telling them apart would take DescribeSecret, which the
+        refresher's role is not granted on the API key secret (least privilege). No caller
+        needs it: a missing signing secret fails the write that follows.
+        """
         request: dict[str, Any] = {"SecretId": secret_id, "VersionStage": stage}
         if version_id is not None:
             request["VersionId"] = version_id
         try:
             answer = self._client.get_secret_value(**request)
         except Exception as exc:
-            if is_not_found(exc) and self._secret_exists(secret_id):
+            if is_not_found(exc):
                 return None
             raise
         value = answer.get("SecretString")
         return StoredVersion(version_id=answer["VersionId"], value=value if isinstance(value, str) else None)
-
-    def _secret_exists(self, secret_id: str) -> bool:
-        # A missing value and a missing secret share an error code; only the first is normal.
-        self._client.describe_secret(SecretId=secret_id)
-        return True
 
     def put(self, secret_id: str, value: str, *, token: str, stages: list[str] | None = None) -> list[str]:
         """Writes a version under `token` and returns its labels (idempotent for the same token and value)."""
