@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kustomer_token.errors import ConfigurationError
-from kustomer_token.settings import MintSettings
+from kustomer_token.settings import MintSettings, RefreshSettings
 from tools.sam_transform import CloudFormationValues, translated_template
 
 PARAMETERS = {
@@ -106,3 +106,33 @@ def test_the_parameter_and_the_function_agree_on_server_callers(deployed: dict[s
     except ConfigurationError:
         accepted_by_function = False
     assert accepted_by_template == accepted_by_function
+
+
+@pytest.mark.parametrize(
+    ("base_url", "opt_in", "starts"),
+    [
+        ("", "false", True),
+        ("https://api.prod2.kustomerapp.com", "false", True),
+        ("https://egress-proxy.example.com", "false", False),
+        ("https://egress-proxy.example.com", "true", True),
+    ],
+    ids=["default-pod", "other-pod", "other-host", "other-host-opted-in"],
+)
+def test_the_refresher_sends_the_api_key_outside_kustomer_only_when_the_operator_opts_in(
+    base_url: str, opt_in: str, starts: bool
+) -> None:
+    # Given the stack deployed with these parameters
+    parameters = {**PARAMETERS, "KustomerApiBaseUrl": base_url, "AllowNonKustomerApiHost": opt_in}
+    template = translated_template(parameters)
+    variables = template["Resources"]["RefreshSecretFunction"]["Properties"]["Environment"]["Variables"]
+    environment = CloudFormationValues(template, parameters).resolve(
+        {name: value for name, value in variables.items() if not name.endswith("_SECRET_ID")}
+    )
+    secret_ids = {"SIGNING_SECRET_ID": "s", "API_KEY_SECRET_ID": "a"}
+    # When the refresher starts with the environment CloudFormation gives it
+    # Then it starts only for a Kustomer host, or another host the operator opted in to
+    if starts:
+        assert RefreshSettings.from_env({**environment, **secret_ids}).kustomer_api_base_url
+    else:
+        with pytest.raises(ConfigurationError, match="AllowNonKustomerApiHost"):
+            RefreshSettings.from_env({**environment, **secret_ids})
