@@ -68,6 +68,19 @@ build: $(SAM_VENV)/.installed ## sam build: python3.13 arm64 artifacts in .aws-s
 	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; \
 	  PATH="$$(dirname "$$py"):$$PATH" $(SAM) build --template template.yaml
 
+# The release artifact: dist/packaged.yaml, the template with its code in S3_BUCKET, deployable
+# with CloudFormation alone (docs/deploy.md). AWS_ENDPOINT_URL_S3 points it at another S3 (tests).
+ifneq ($(filter package,$(MAKECMDGOALS)),)
+  ifeq ($(S3_BUCKET),)
+    $(error make package needs S3_BUCKET=<bucket in the region you deploy to> [S3_PREFIX=<prefix>])
+  endif
+endif
+.PHONY: package
+package: build ## sam package into S3_BUCKET=... [S3_PREFIX=...]: writes dist/packaged.yaml
+	rm -rf dist && mkdir dist
+	$(SAM) package --template-file .aws-sam/build/template.yaml --s3-bucket "$(S3_BUCKET)" \
+	  $(if $(S3_PREFIX),--s3-prefix "$(S3_PREFIX)") --output-template-file dist/packaged.yaml --no-progressbar
+
 .PHONY: demo
 demo: install build ## run the whole system locally and print a verified token
 	$(PY) tools/demo.py
@@ -77,7 +90,7 @@ serve: install build ## the token API and the example page on loopback (local de
 	$(PY) tools/serve.py
 
 .PHONY: bench
-bench: install build ## performance figures against references (table + benchmarks/results.json)
+bench: install build ## cold and warm figures on Lambda's CPU model, ~5 min; root caps the CPU (docs/performance.md)
 	$(PY) benchmarks/bench.py
 
 .PHONY: fuzz
@@ -104,12 +117,14 @@ typecheck: $(VENV)/.installed ## mypy, strict on the shared package and the func
 	$(VENV)/bin/mypy functions/refresh/app.py  # each function is its own "app" module
 
 .PHONY: cfn-lint
-cfn-lint: $(VENV)/.installed ## cfn-lint on template.yaml
+cfn-lint: $(VENV)/.installed ## cfn-lint on template.yaml and the nested-stack example
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint examples/nested/template.yaml
 
 .PHONY: validate
 validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
 	$(SAM) validate --lint --template template.yaml
+	$(SAM) validate --lint --template examples/nested/template.yaml
 
 .PHONY: security
 security: $(SCAN_VENV)/.installed ## cfn-lint serverless rules, checkov (skips inline with reasons), bandit
@@ -117,16 +132,22 @@ security: $(SCAN_VENV)/.installed ## cfn-lint serverless rules, checkov (skips i
 	$(SCAN_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 	$(SCAN_VENV)/bin/bandit -q -r layers/shared/kustomer_token functions
 
+.PHONY: workflows
+workflows: $(SCAN_VENV)/.installed ## the GitHub workflows and dependabot.yml, offline: GitHub's schemas and zizmor
+	$(SCAN_VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(SCAN_VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(SCAN_VENV)/bin/zizmor --offline --persona pedantic --config .github/zizmor.yml .github/
+
 .PHONY: pytest
 pytest: install build chromium ## the test suite (unit, integration, runtime, faults, fuzz, browser)
 	$(PY) -m pytest
 
 .PHONY: test
-test: lint typecheck cfn-lint validate security pytest ## everything CI runs
+test: lint typecheck cfn-lint validate security workflows pytest ## everything CI runs
 
 .PHONY: clean
 clean: ## remove build output and caches (keeps the environments)
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam dist .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv*' -exec rm -rf {} +
 
 .PHONY: distclean

@@ -1,14 +1,20 @@
 // Signs the site's signed-in visitor into Kustomer chat with a token from the token API.
 // Paste this module into your site; it needs `window.Kustomer` (the chat SDK) started.
 //
-//   const chatLogin = createChatLogin({ tokenApiUrl, getAccessToken, onReauthenticate });
+//   const chatLogin = createChatLogin({ tokenApiUrl, getAccessToken, onReauthenticate, describe });
 //   await chatLogin.signIn();   // after Kustomer.start, when the visitor is signed in to your site
 //   await chatLogin.signOut();  // when the visitor signs out of your site
+//
+// `describe` is optional: ({ externalId, email }) => the options of Kustomer.describeCustomer
+// ({ attributes: { sharedEmails, sharedPhones, ... }, customAttributes: { ... } }), or null to
+// share nothing; it may be async. It runs right after a login that succeeded, as Kustomer's docs
+// call describeCustomer in login's callback, and never when the login failed or was not needed
+// (the visitor was already signed in to chat). Its failure is logged; the visitor stays signed in.
 
 const MAX_ATTEMPTS = 4;
 const EXPIRY_SKEW_SECONDS = 30; // clocks differ a little, and the request takes time to arrive
 
-export function createChatLogin({ tokenApiUrl, getAccessToken, onReauthenticate, log = console }) {
+export function createChatLogin({ tokenApiUrl, getAccessToken, onReauthenticate, describe, log = console }) {
   function signInAgain() {
     onReauthenticate();
     return new Error("the visitor must sign in again");
@@ -61,11 +67,22 @@ export function createChatLogin({ tokenApiUrl, getAccessToken, onReauthenticate,
     try {
       if (await call("isLoggedIn", identifier)) return "already-signed-in";
       await call("login", { jwtToken: token.jwtToken });
-      return "signed-in";
     } catch (sdkError) {
       // Chat stays usable anonymously; the visitor can still talk to you.
       log.warn("Kustomer chat login failed; chat stays anonymous", sdkError);
       return "anonymous";
+    }
+    if (describe) await describeCustomer(identityOf(token));
+    return "signed-in";
+  }
+
+  // Only after a login that succeeded, so the attributes land on the signed-in customer.
+  async function describeCustomer(identity) {
+    try {
+      const options = await describe(identity);
+      if (options) await call("describeCustomer", options);
+    } catch (error) {
+      log.warn("Kustomer describeCustomer failed; the visitor stays signed in", error);
     }
   }
 
@@ -74,6 +91,14 @@ export function createChatLogin({ tokenApiUrl, getAccessToken, onReauthenticate,
   }
 
   return { signIn, signOut };
+}
+
+// The identifiers the token carries, never the token itself.
+function identityOf(token) {
+  const identity = {};
+  if (token.externalId !== undefined) identity.externalId = token.externalId;
+  if (token.email !== undefined) identity.email = token.email;
+  return identity;
 }
 
 // True when the JWT's exp (payload read without verification: API Gateway verifies it) has

@@ -14,10 +14,29 @@ async function getAccessToken() {
   return new URLSearchParams(location.search).get("accessToken") ?? config.devAccessToken;
 }
 
+// Optional: what the site knows about the visitor, shared with Kustomer right after a login that
+// succeeded (Kustomer.describeCustomer). A real site reads its own profile of the visitor here; this
+// page shares the email claim of its access token, read without verification (it is the site's own).
+async function describeVisitor() {
+  const email = claimsOf(await getAccessToken())?.email;
+  return typeof email === "string" ? { attributes: { sharedEmails: [email] } } : null;
+}
+
+function claimsOf(jwt) {
+  try {
+    const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const bytes = Uint8Array.from(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, "=")), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
+}
+
 const chatLogin = createChatLogin({
   tokenApiUrl: config.tokenApiUrl,
   getAccessToken,
   onReauthenticate: () => show("reauthenticate", "Please sign in again to chat as yourself."),
+  describe: describeVisitor,
 });
 
 // Kustomer's documented loader: the SDK fires kustomerLoaded when it is ready.

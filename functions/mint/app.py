@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kustomer_token.powertools_imports import skip_package_init
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-skip_package_init("aws_lambda_powertools.event_handler")  # only the API Gateway resolver: see the module
-
-from aws_lambda_powertools.event_handler.api_gateway import APIGatewayHttpResolver, Response  # noqa: E402
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError  # noqa: E402
-from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
-from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
-
-from kustomer_token.errors import (  # noqa: E402
+from kustomer_token.errors import (
     InternalError,
     InvalidRequest,
     MethodNotAllowed,
@@ -22,18 +18,19 @@ from kustomer_token.errors import (  # noqa: E402
     TokenServiceError,
     Unauthenticated,
 )
-from kustomer_token.http_event import http_event_problem  # noqa: E402
-from kustomer_token.minting import TokenMinter  # noqa: E402
-from kustomer_token.observability import logger, metrics  # noqa: E402
-from kustomer_token.settings import MintSettings  # noqa: E402
-from kustomer_token.token import LoginToken  # noqa: E402
+from kustomer_token.http_event import http_event_problem
+from kustomer_token.minting import TokenMinter
+from kustomer_token.observability import logger, metrics
+from kustomer_token.settings import MintSettings
+from kustomer_token.token import LoginToken
 
 END_USER_ROUTE = "/token"
 SERVER_ROUTE = "/server/token"
 ROUTE_METHODS = {END_USER_ROUTE: ("POST",), SERVER_ROUTE: ("POST",)}
 NO_STORE_HEADERS = {"Cache-Control": "no-store"}
 
-# Fails at init, naming the setting, when the environment is wrong.
+# Fails at init, naming the setting, when the environment is wrong; reads the signing secret
+# now, where Lambda gives full CPU (a failed read is retried on the first request).
 minter = TokenMinter.from_settings(MintSettings.from_env())
 app = APIGatewayHttpResolver()
 

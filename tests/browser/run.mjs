@@ -23,6 +23,10 @@ const browser = await chromium.launch({
 });
 try {
   const context = await browser.newContext();
+  // How the stubbed SDK behaves (tests/browser/kustomer-stub.js): {} is Kustomer working normally.
+  await context.addInitScript((options) => {
+    window.__kustomerStubOptions = JSON.parse(options);
+  }, process.env.KUSTOMER_STUB ?? "{}");
   await context.route("https://cdn.kustomerapp.com/**", (route) =>
     route.fulfill({ status: 200, contentType: "application/javascript", body: stub }),
   );

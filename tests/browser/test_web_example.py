@@ -52,7 +52,10 @@ def _refresh(stack: LocalStack) -> None:
     assert refreshed.error is None, refreshed.error
 
 
-def _open_page(served: Served, name: str, wait_for: str, query: str = "") -> dict[str, Any]:
+def _open_page(
+    served: Served, name: str, wait_for: str, query: str = "", stub: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Loads the page; `stub` makes the stubbed SDK misbehave (tests/browser/kustomer-stub.js)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
         [_node(), str(RUNNER), f"{served.site.url}/{query}", served.api.url, str(ARTIFACTS / f"{name}.png"), wait_for],
@@ -60,6 +63,7 @@ def _open_page(served: Served, name: str, wait_for: str, query: str = "") -> dic
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, "KUSTOMER_STUB": json.dumps(stub or {})},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result: dict[str, Any] = json.loads(completed.stdout)
@@ -91,9 +95,10 @@ def test_the_page_signs_the_visitor_into_chat(stack: LocalStack, served: Served)
     _refresh(stack)
     # When the page loads
     result = _open_page(served, "signed-in", "signed-in,anonymous,reauthenticate")
-    # Then chat starts, a token is fetched, isLoggedIn is asked, and login is called, in that order
+    # Then chat starts, a token is fetched, isLoggedIn is asked, login is called, and once it succeeded
+    # the page's describe hook shares what the site knows, in that order
     assert result["state"] == "signed-in"
-    assert _sequence(result) == ["start", "fetch token", "answer 200", "isLoggedIn", "login"]
+    assert _sequence(result) == ["start", "fetch token", "answer 200", "isLoggedIn", "login", "describeCustomer"]
     sdk = {event["name"]: event["args"] for event in result["events"] if event["kind"] == "sdk"}
     assert sdk["start"] == [{"brandId": "local-brand"}]
     answer = next(event["body"] for event in result["events"] if event["kind"] == "answer")
@@ -103,6 +108,42 @@ def test_the_page_signs_the_visitor_into_chat(stack: LocalStack, served: Served)
     jwt_token = sdk["login"][0]["jwtToken"]
     claims = jwt.decode(jwt_token, stack.kustomer_secret, algorithms=["HS256"])
     assert claims["externalId"] == "dev-visitor-0001"
+    # And describeCustomer got the attributes the page's hook returned (the access token's email), no token
+    assert sdk["describeCustomer"] == [{"attributes": {"sharedEmails": ["dev.visitor@example.com"]}}]
+
+
+def test_describe_never_runs_when_the_login_failed(stack: LocalStack, served: Served) -> None:
+    # Given Kustomer refuses the login
+    _refresh(stack)
+    # When the page loads
+    result = _open_page(served, "login-refused", "signed-in,anonymous,reauthenticate", stub={"loginFails": True})
+    # Then chat stays anonymous and nothing is described: there is no signed-in customer to describe
+    assert result["state"] == "anonymous"
+    assert _sequence(result) == ["start", "fetch token", "answer 200", "isLoggedIn", "login"]
+
+
+def test_describe_does_not_run_for_a_visitor_already_signed_in_to_chat(stack: LocalStack, served: Served) -> None:
+    # Given the chat widget already holds this visitor's session (an earlier login on this browser)
+    _refresh(stack)
+    stub = {"loggedInAs": {"externalId": "dev-visitor-0001"}}
+    # When the page loads
+    result = _open_page(served, "already-signed-in", "already-signed-in,signed-in,anonymous,reauthenticate", stub=stub)
+    # Then no login is needed, so none happens, and nothing is described
+    assert result["state"] == "already-signed-in"
+    assert _sequence(result) == ["start", "fetch token", "answer 200", "isLoggedIn"]
+
+
+def test_a_failed_describe_leaves_the_visitor_signed_in(stack: LocalStack, served: Served) -> None:
+    # Given Kustomer refuses describeCustomer
+    _refresh(stack)
+    result = _open_page(served, "describe-refused", "signed-in,anonymous,reauthenticate", stub={"describeFails": True})
+    # Then the visitor is still signed in, and the failure is logged as a warning
+    assert result["state"] == "signed-in"
+    assert _sequence(result) == ["start", "fetch token", "answer 200", "isLoggedIn", "login", "describeCustomer"]
+    warnings = [
+        event["text"] for event in result["events"] if event["kind"] == "console" and event["type"] == "warning"
+    ]
+    assert any("describeCustomer failed" in text for text in warnings)
 
 
 def test_an_access_token_the_gateway_refuses_asks_the_visitor_to_sign_in_again(
@@ -149,4 +190,4 @@ def test_a_503_is_retried_after_retry_after_and_then_signs_in(stack: LocalStack,
     assert (fetches[1]["at"] - answers[0]["at"]) / 1000 >= int(answers[0]["retryAfter"]) - 0.1
     assert answers[-1]["status"] == 200
     assert result["state"] == "signed-in"
-    assert _sequence(result)[-2:] == ["isLoggedIn", "login"]
+    assert _sequence(result)[-3:] == ["isLoggedIn", "login", "describeCustomer"]

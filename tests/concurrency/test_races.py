@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from kustomer_token.kustomer import KustomerSettingsClient
-from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, SecretRefresher
+from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
 from tests.conftest import MintContainer
@@ -116,6 +116,40 @@ def test_a_scheduled_run_inside_a_rotation_leaves_one_version_per_value(
     assert sorted(label for labels in live.values() for label in labels) == ["AWSCURRENT", "AWSPREVIOUS"]
     assert sorted(_value(secretsmanager, signing, version) for version in live) == sorted([a, b])
     assert sm_proxy.role_calls(allowed=False) == []
+
+
+def test_a_rotation_never_makes_current_a_value_kustomer_replaced_during_it(
+    sm_proxy: SecretsManagerProxy,
+    secretsmanager: Any,
+    kustomer: FakeKustomer,
+    secrets_pair: tuple[str, str],
+    new_signing_secret: Callable[[int], str],
+) -> None:
+    signing = secrets_pair[0]
+    a, b, c = new_signing_secret(64), new_signing_secret(64), new_signing_secret(64)
+    rotation = _new_refresher(sm_proxy, kustomer, secrets_pair)
+    scheduled = _new_refresher(sm_proxy, kustomer, secrets_pair)
+    kustomer.answer(secret_reply(a))
+    scheduled.handle({}, BUDGET)
+    # Given a rotation that stored Kustomer's B as pending
+    kustomer.answer(secret_reply(b))
+    token = (
+        SecretsManagerRotation(secretsmanager, in_process(lambda e: rotation.handle(e, BUDGET))).start(signing).token
+    )
+    event = {"SecretId": signing, "ClientRequestToken": token}
+    rotation.handle({**event, "Step": "createSecret"}, BUDGET)
+    rotation.handle({**event, "Step": "setSecret"}, BUDGET)
+    # And Kustomer's secret changing to C, which a scheduled run stores, before the rotation tests B
+    kustomer.answer(secret_reply(c))
+    assert scheduled.handle({}, BUDGET)["changed"] is True
+    # When the rotation goes on
+    with pytest.raises(RefreshError) as refused:
+        rotation.handle({**event, "Step": "testSecret"}, BUDGET)
+    # Then testSecret refuses B, which Kustomer no longer holds, so finishSecret never runs: C stays current
+    assert refused.value.reason == "PendingOutdated"
+    assert secretsmanager.get_secret_value(SecretId=signing, VersionStage="AWSCURRENT")["SecretString"] == c
+    stages = secretsmanager.describe_secret(SecretId=signing)["VersionIdsToStages"]
+    assert stages[token] == ["AWSPENDING"]
 
 
 def test_a_mint_reading_while_the_refresher_writes_signs_with_a_whole_value(

@@ -1,5 +1,6 @@
-"""Fuzzing both handlers with hypothesis: every answer is a contract answer, nothing escapes.
+"""Fuzzing the mint's handler with hypothesis: every answer is a contract answer, nothing escapes.
 
+The refresher's fuzz, with generated Kustomer answers, is in test_fuzz_refresher.py.
 `make test` runs the "fast" profile; `make fuzz` runs HYPOTHESIS_PROFILE=fuzz (10,000 examples each).
 """
 
@@ -17,7 +18,6 @@ from hypothesis import strategies as st
 
 from tests.conftest import load_function
 from tests.support.events import BACKEND_ROLE_ARN, FakeLambdaContext, http_api_event
-from tests.support.fake_kustomer import FakeKustomer, error_reply
 from tests.support.leaks import LEAK_WATCH
 from tests.support.services import MotoServer
 
@@ -125,42 +125,3 @@ def test_every_mint_answer_is_a_contract_answer(mint: Any, event: Any) -> None:
     else:
         assert set(body) == {"error", "message"}
         assert body["error"] == CONTRACT_ERRORS[status]
-
-
-@pytest.fixture
-def refresher(moto_server: MotoServer, kustomer: FakeKustomer, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, str]:
-    client = boto3.client("secretsmanager", endpoint_url=moto_server.url)
-    name = secrets.token_hex(4)
-    signing = client.create_secret(Name=f"fuzz-refresh-signing-{name}")["ARN"]
-    api = client.create_secret(Name=f"fuzz-refresh-key-{name}", SecretString="k-" + secrets.token_hex(8))["ARN"]
-    monkeypatch.setenv("SIGNING_SECRET_ID", signing)
-    monkeypatch.setenv("API_KEY_SECRET_ID", api)
-    # A run that gets as far as Kustomer is refused there (a key it does not know), so it fails and writes nothing.
-    kustomer.answer(error_reply(401, "Unauthorized"))
-    monkeypatch.setenv("KUSTOMER_API_BASE_URL", kustomer.url)
-    return load_function("refresh", f"fuzz_refresh_{name}"), client, signing
-
-
-rotation_like = st.fixed_dictionaries(
-    {},
-    optional={
-        "SecretId": json_values | st.text(max_size=40),
-        "ClientRequestToken": json_values | st.text(max_size=40),
-        "Step": st.sampled_from(["createSecret", "setSecret", "testSecret", "finishSecret", "dance"]) | json_values,
-    },
-)
-
-
-@pytest.mark.timeout(1800)  # make fuzz: 10,000 examples
-@FUZZ_SETTINGS
-@given(event=rotation_like | json_values)
-def test_every_refresher_event_raises_clearly_or_writes_nothing(refresher: tuple[Any, Any, str], event: Any) -> None:
-    app, client, signing = refresher
-    from kustomer_token.kustomer import KustomerError
-    from kustomer_token.refresh import RefreshError
-
-    with pytest.raises((RefreshError, KustomerError)) as raised:
-        app.lambda_handler(event, FakeLambdaContext())
-    assert str(raised.value)
-    versions = client.list_secret_version_ids(SecretId=signing, IncludeDeprecated=True)["Versions"]
-    assert versions == []

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import urllib3.util.retry
 
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher, version_token
@@ -181,24 +182,78 @@ def test_transient_errors_are_retried_then_succeed(
     assert stack.current() == secret
 
 
-def test_429_honours_x_ratelimit_reset(
-    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+class RetryWaits:
+    """urllib3's view of the time module: each wait between retries is recorded and returns at once."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture
+def retry_waits(monkeypatch: pytest.MonkeyPatch) -> RetryWaits:
+    waits = RetryWaits()
+    monkeypatch.setattr(urllib3.util.retry, "time", waits)
+    return waits
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "waits"),
+    [
+        ("x-ratelimit-reset", "2", [2.0]),
+        ("x-ratelimit-reset", "1.5", [1.5]),
+        ("Retry-After", "2", [2.0]),
+        ("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT", []),  # a time already past: no wait
+    ],
+    ids=["reset-seconds", "reset-fraction", "retry-after-seconds", "retry-after-past-date"],
+)
+def test_a_429_is_retried_after_the_wait_kustomer_asks_for(
+    header: str,
+    value: str,
+    waits: list[float],
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    retry_waits: RetryWaits,
+) -> None:
+    # Given Kustomer rate-limits the first request, saying how long to wait
+    secret = new_signing_secret(64)
+    kustomer.answer(error_reply(429, "Too Many Requests", {header: value}), secret_reply(secret))
+    # When the scheduled run goes
+    assert _run(_refresher(stack, kustomer))["changed"] is True
+    # Then it waited exactly that long (the wait replaces the backoff) before its second and last request
+    assert retry_waits.seconds == waits
+    assert len(kustomer.settings_calls()) == 2
+    assert stack.current() == secret
+
+
+def test_x_ratelimit_reset_as_a_unix_time_is_waited_until(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], retry_waits: RetryWaits
 ) -> None:
     secret = new_signing_secret(64)
-    kustomer.answer(error_reply(429, "Too Many Requests", {"x-ratelimit-reset": "1"}), secret_reply(secret))
-    started = time.monotonic()
+    reset_at = int(time.time()) + 2
+    kustomer.answer(error_reply(429, "Too Many Requests", {"x-ratelimit-reset": str(reset_at)}), secret_reply(secret))
     assert _run(_refresher(stack, kustomer))["changed"] is True
-    assert time.monotonic() - started >= 1.0
-    assert len(kustomer.settings_calls()) == 2
+    assert len(retry_waits.seconds) == 1
+    assert 0.5 <= retry_waits.seconds[0] <= 2.0
 
 
-def test_a_retry_after_beyond_the_deadline_is_not_waited_for(stack: Stack, kustomer: FakeKustomer) -> None:
+def test_a_retry_after_beyond_the_deadline_is_not_waited_for(
+    stack: Stack, kustomer: FakeKustomer, retry_waits: RetryWaits
+) -> None:
+    # Given Kustomer asks for a 30-second wait, more than the run has left
     kustomer.answer(error_reply(429, "Too Many Requests", {"Retry-After": "30"}))
-    started = time.monotonic()
+    # When the scheduled run goes
     with pytest.raises(KustomerError) as raised:
         _run(_refresher(stack, kustomer))
+    # Then it gives up at once, rate-limited, without waiting and without a second request
     assert raised.value.reason == "RateLimited"
-    assert time.monotonic() - started < BUDGET_SECONDS
+    assert retry_waits.seconds == []
     assert len(kustomer.settings_calls()) == 1
 
 
@@ -308,25 +363,122 @@ def test_a_rotation_moves_current_to_kustomers_value(
 
 
 def test_repeated_steps_are_harmless(
-    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], sm_proxy: SecretsManagerProxy
 ) -> None:
+    # Given A current and Kustomer holding B
     a, b = new_signing_secret(64), new_signing_secret(64)
     refresher = _refresher(stack, kustomer)
-    kustomer.answer(secret_reply(new_signing_secret(64)))
-    _run(refresher)
     kustomer.answer(secret_reply(a))
-    rotation = _rotation(stack, refresher)
-    token = rotation.start(stack.signing_arn).token
-    _run(refresher, _rotation_event(stack, token, "createSecret"))
-    # Kustomer changes between two tries of createSecret: the first pending value stands
+    _run(refresher)
     kustomer.answer(secret_reply(b))
-    _run(refresher, _rotation_event(stack, token, "createSecret"))
-    assert len(kustomer.settings_calls()) == 2
-    for step in ("setSecret", "testSecret", "finishSecret", "finishSecret"):
+    token = _rotation(stack, refresher).start(stack.signing_arn).token
+    # When Secrets Manager invokes every step twice
+    mark = sm_proxy.mark()
+    for step in ("createSecret", "createSecret", "setSecret", "setSecret", "testSecret", "testSecret"):
         _run(refresher, _rotation_event(stack, token, step))
-    assert stack.current() == a
+    for _ in range(2):
+        _run(refresher, _rotation_event(stack, token, "finishSecret"))
+    # Then B was stored once, B is current under the rotation's version, and nothing is left pending
+    assert len(sm_proxy.records(since=mark, operation="PutSecretValue")) == 1
+    assert stack.current() == b
+    assert stack.stages()[token] == ["AWSCURRENT"]
     # And a step for a version that is already current does nothing
     assert _run(refresher, _rotation_event(stack, token, "createSecret"))["changed"] is False
+
+
+def _pending_b(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> tuple[SecretRefresher, str, dict[str, str]]:
+    """A current; a rotation stored Kustomer's B as pending (createSecret, setSecret done); the values by name."""
+    values = {"A": new_signing_secret(64), "B": new_signing_secret(64), "C": new_signing_secret(64)}
+    refresher = _refresher(stack, kustomer)
+    kustomer.answer(secret_reply(values["A"]))
+    _run(refresher)
+    kustomer.answer(secret_reply(values["B"]))
+    token = _rotation(stack, refresher).start(stack.signing_arn).token
+    for step in ("createSecret", "setSecret"):
+        _run(refresher, _rotation_event(stack, token, step))
+    return refresher, token, values
+
+
+def test_test_secret_passes_when_kustomer_still_holds_the_pending_value(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], sm_proxy: SecretsManagerProxy
+) -> None:
+    # Given B pending, and Kustomer still holding B
+    refresher, token, _ = _pending_b(stack, kustomer, new_signing_secret)
+    stages_before, reads_before, mark = stack.stages(), len(kustomer.settings_calls()), sm_proxy.mark()
+    # When testSecret runs
+    _run(refresher, _rotation_event(stack, token, "testSecret"))
+    # Then it read Kustomer once, and wrote nothing
+    assert len(kustomer.settings_calls()) == reads_before + 1
+    assert [call.operation for call in sm_proxy.records(since=mark)] == [
+        "DescribeSecret",
+        "GetSecretValue",
+        "GetSecretValue",
+    ]
+    assert stack.stages() == stages_before
+
+
+@pytest.mark.parametrize(
+    ("kustomer_now", "reason"),
+    [
+        ("C", "PendingOutdated"),
+        ("A", "PendingOutdated"),
+        (error_reply(401, "Unauthorized"), "Unauthorized"),
+        (Reply(503, HTML_PAGE, {"Content-Type": "text/html"}), "ServerError"),
+        (secret_reply(""), "BadAnswer"),
+        (Reply(hang=True), "Timeout"),
+    ],
+    ids=["changed-to-C", "back-to-A", "key-refused", "kustomer-down", "empty-answer", "no-answer"],
+)
+def test_test_secret_refuses_when_kustomer_does_not_confirm_the_pending_value(
+    kustomer_now: str | Reply,
+    reason: str,
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    sm_proxy: SecretsManagerProxy,
+) -> None:
+    # Given B pending, and Kustomer now holding another value, or not answering with one
+    refresher, token, values = _pending_b(stack, kustomer, new_signing_secret)
+    kustomer.answer(secret_reply(values[kustomer_now]) if isinstance(kustomer_now, str) else kustomer_now)
+    stages_before, mark = stack.stages(), sm_proxy.mark()
+    # When testSecret runs
+    with pytest.raises((RefreshError, KustomerError)) as raised:
+        _run(refresher, _rotation_event(stack, token, "testSecret"))
+    # Then it refuses, saying why, and writes nothing: the versions and labels are as they were
+    assert raised.value.reason == reason
+    assert [call.operation for call in sm_proxy.records(since=mark)] == [
+        "DescribeSecret",
+        "GetSecretValue",
+        "GetSecretValue",
+    ]
+    assert stack.stages() == stages_before
+    assert stack.current() == values["A"]
+
+
+def test_a_rotation_reattempted_after_kustomer_changed_is_withdrawn_and_the_next_one_completes(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    # Given a rotation that stored B as pending and stopped at testSecret, because Kustomer moved on to C
+    refresher, token, values = _pending_b(stack, kustomer, new_signing_secret)
+    kustomer.answer(secret_reply(values["C"]))
+    with pytest.raises(RefreshError, match="no longer holds"):
+        _run(refresher, _rotation_event(stack, token, "testSecret"))
+    rotation = _rotation(stack, refresher)
+    # When Secrets Manager reattempts that rotation (a version can never change its value, so B can never be C)
+    reattempt = rotation.rotate(stack.signing_arn)
+    # Then createSecret withdraws it: AWSPENDING taken off B's version, A still current, nothing else changed
+    assert reattempt.refusal is not None
+    assert reattempt.token == token
+    assert reattempt.error is not None
+    assert "withdrawn" in reattempt.error["errorMessage"]
+    assert stack.stages()[token] == []
+    assert stack.current() == values["A"]
+    # And the next rotation is a new one, which completes with C
+    fresh = _completed(rotation.rotate(stack.signing_arn))
+    assert fresh.refusal is None
+    assert stack.current() == values["C"]
 
 
 def test_an_incomplete_rotation_is_reattempted_with_its_own_token(

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import MintContainer, metric_total
 from tests.support.events import http_api_event
 from tests.support.services import MotoServer, free_port
+from tests.support.sm_proxy import SecretsManagerProxy
 
 VISITOR = {"sub": "user-1"}
 
@@ -56,18 +57,23 @@ def test_a_new_value_is_used_after_the_ttl(
     assert _signed_with(_mint_once(mint), second)
 
 
-def test_within_the_ttl_secrets_manager_is_read_once(
+def test_within_the_ttl_secrets_manager_is_read_once_at_start(
     stored_secret: tuple[str, str],
     start_mint: Callable[..., MintContainer],
     read_output: Callable[[], list[dict[str, Any]]],
+    sm_proxy: SecretsManagerProxy,
 ) -> None:
+    # Given a container started with the secret stored: it reads it during INIT
     mint = start_mint(SIGNING_SECRET_ID=stored_secret[0])
     read_output()
+    # When it mints 20 tokens within the TTL
     for _ in range(20):
         assert _mint_once(mint).status == 200
+    # Then Secrets Manager was read once, at start, and every request used the cached value
     output = read_output()
-    assert metric_total(output, "SecretCacheMiss") == 1
-    assert metric_total(output, "SecretCacheHit") == 19
+    assert sm_proxy.count("GetSecretValue") == 1
+    assert metric_total(output, "SecretCacheMiss") == 1  # the INIT read, published with the first request's metrics
+    assert metric_total(output, "SecretCacheHit") == 20
 
 
 def test_an_outage_is_survived_from_the_cache(
@@ -107,6 +113,81 @@ def test_a_cold_start_during_an_outage_answers_503(
     # When a new container gets its first request
     answer = _mint_once(mint)
     # Then it answers 503 with Retry-After, not 500
+    assert answer.status == 503
+    assert answer.body["error"] == "signing_secret_unavailable"
+    assert int(answer.headers["retry-after"]) >= 1
+
+
+# --- the read during INIT ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "timeout"])
+def test_a_failed_read_at_start_never_fails_the_start_and_the_first_request_reads_again(
+    fault: str,
+    stored_secret: tuple[str, str],
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+    sm_proxy: SecretsManagerProxy,
+) -> None:
+    # Given Secrets Manager failing while a container starts
+    arn, secret = stored_secret
+    sm_proxy.fail_with(fault)
+    mint = start_mint(SIGNING_SECRET_ID=arn)
+    # Then the start succeeded, saying and counting that the read failed
+    start_output = read_output()
+    warnings = [line for line in start_output if line.get("message", "").startswith("signing secret not read at start")]
+    assert len(warnings) == 1
+    assert warnings[0]["level"] == "WARNING"
+    # When Secrets Manager recovers before the first request (no back-off was started at INIT)
+    sm_proxy.heal()
+    sm_proxy.reset()
+    answer = _mint_once(mint)
+    # Then the first request reads the secret again and mints with it
+    assert answer.status == 200
+    assert _signed_with(answer, secret)
+    assert sm_proxy.count("GetSecretValue") == 1
+    output = read_output()
+    assert metric_total(output, "SecretReadFailed") == 1  # the INIT read, published with the first request's metrics
+    assert metric_total(output, "SecretCacheMiss") == 1
+
+
+def test_an_unusable_value_at_start_is_read_again_by_the_first_request(
+    secretsmanager: Any,
+    stored_secret: tuple[str, str],
+    new_signing_secret: Callable[[int], str],
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given a stored value padded with whitespace when the container starts
+    arn, _ = stored_secret
+    secretsmanager.put_secret_value(SecretId=arn, SecretString=" padded ")
+    mint = start_mint(SIGNING_SECRET_ID=arn)
+    output = read_output()
+    warnings = [line for line in output if line.get("message", "").startswith("signing secret not read at start")]
+    assert len(warnings) == 1
+    assert "whitespace" in warnings[0]["reason"]
+    # When the operator stores a good value before the first request
+    good = new_signing_secret(48)
+    secretsmanager.put_secret_value(SecretId=arn, SecretString=good)
+    # Then the first request reads it and mints with it
+    answer = _mint_once(mint)
+    assert answer.status == 200
+    assert _signed_with(answer, good)
+
+
+def test_a_never_stored_secret_at_start_is_a_503_on_the_first_request(
+    secretsmanager: Any,
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given the signing secret as CloudFormation creates it: no value yet
+    arn = secretsmanager.create_secret(Name="signing-secret-first-deploy")["ARN"]
+    mint = start_mint(SIGNING_SECRET_ID=arn)
+    reasons = [line.get("reason") for line in read_output() if "not read at start" in line.get("message", "")]
+    assert reasons == ["ResourceNotFoundException"]
+    # When the first request comes
+    answer = _mint_once(mint)
+    # Then it gets the contract's 503 with Retry-After
     assert answer.status == 503
     assert answer.body["error"] == "signing_secret_unavailable"
     assert int(answer.headers["retry-after"]) >= 1

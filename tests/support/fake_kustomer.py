@@ -2,7 +2,8 @@
 
 It answers GET /v1/auth/customer/settings for one API key, from a script of
 replies (each test says what Kustomer does: a secret, a 503 with HTML, a 429,
-the wrong-pod message, a hang...), and records the requests it got.
+the wrong-pod message, a hang, an answer cut off part-way...), and records the
+requests it got and, in order, the scripted replies it served.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    # Announces the whole body, sends half of it, and closes the connection.
+    cut_off: bool = False
 
 
 def secret_reply(secret: object, *, json_api: bool = True) -> Reply:
@@ -58,6 +61,8 @@ class FakeKustomer:
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self.requests: list[SeenRequest] = []
+        # The scripted replies sent to requests with the right key, in order (the same object as scripted).
+        self.served: list[Reply] = []
         self._replies: list[Reply] = []
         self._default: Reply = error_reply(500, "no reply scripted")
         self._lock = threading.Lock()
@@ -101,6 +106,9 @@ class FakeKustomer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm and the client's
+            # delayed ACK hold the body back ~40 ms on every answer.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 fake.requests.append(SeenRequest("GET", self.path, dict(self.headers.items())))
@@ -109,18 +117,26 @@ class FakeKustomer:
                 elif self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     self._send(error_reply(401, "Unauthorized"))
                 else:
-                    self._send(fake._next_reply())
+                    reply = fake._next_reply()
+                    with fake._lock:
+                        fake.served.append(reply)
+                    self._send(reply)
 
             def _send(self, reply: Reply) -> None:
                 if reply.hang:
                     fake._release.wait(120)
                     return
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body[: len(reply.body) // 2] if reply.cut_off else reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client stopped reading (a capped or refused answer): its right
+                if reply.cut_off:
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: tests read self.requests instead

@@ -256,9 +256,15 @@ class RoleCheck:
             if spec.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
                 raise UnsupportedPolicy(f"{name}: separate policy resources are not evaluated; put them in the role")
         for role in self.roles:
-            unsupported = {"ManagedPolicyArns", "PermissionsBoundary"} & set(resources[role].get("Properties", {}))
-            if unsupported:
-                raise UnsupportedPolicy(f"{role}: {sorted(unsupported)} not evaluated")
+            properties = resources[role].get("Properties", {})
+            if "ManagedPolicyArns" in properties:
+                raise UnsupportedPolicy(f"{role}: ['ManagedPolicyArns'] not evaluated")
+            # PermissionsBoundaryArn's !If leaves no boundary by default; a set boundary's policy is not known here.
+            boundary = self._resolver().resolve({"PermissionsBoundary": properties.get("PermissionsBoundary")}, role)
+            if boundary.get("PermissionsBoundary") is not None:
+                raise UnsupportedPolicy(
+                    f"{role}: a permissions boundary ({boundary['PermissionsBoundary']}) not evaluated"
+                )
 
     def with_template(self, template: dict[str, Any]) -> RoleCheck:
         return RoleCheck(template, parameters=self.parameters, secrets=self.secrets, resolve_arn=self.resolve_arn)

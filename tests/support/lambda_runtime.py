@@ -5,6 +5,10 @@ The Runtime Interface Emulator that ships in the aws-sam-cli wheel runs
 what the Lambda runtime has: awslambdaric and boto3), with the built function
 folder as the task root and the built layer's python/ where /opt/python would
 be. Events are POSTed to /2015-03-31/functions/function/invocations.
+
+With a RuntimeApiProxy the runtime reaches the emulator's Runtime API through
+it, so a caller sees when INIT ends and how long each invocation runs (the
+benchmark caps the runtime's CPU from that moment, as Lambda does).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.support.iam import function_role, role_credentials
+from tests.support.runtime_api_proxy import RuntimeApiProxy
 from tests.support.services import free_port
 from tests.support.template import function_settings, load_template
 
@@ -63,6 +68,7 @@ class LambdaRuntime:
         build_dir: Path = BUILD_DIR,
         task_root: Path | None = None,
         layer_python: Path | None = None,
+        runtime_api_proxy: RuntimeApiProxy | None = None,
     ) -> None:
         self.logical_id = logical_id
         self.task_root = task_root or build_dir / logical_id
@@ -76,6 +82,7 @@ class LambdaRuntime:
         self.environment = environment
         self.timeout_seconds = timeout_seconds
         self.memory_mb = memory_mb
+        self.runtime_api_proxy = runtime_api_proxy
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix=f"{logical_id}-", suffix=".log", delete=False)  # noqa: SIM115
@@ -135,18 +142,21 @@ class LambdaRuntime:
 
     def start(self, timeout: float = 20.0) -> LambdaRuntime:
         self.port = free_port()
+        runtime_api_port = free_port()
+        bootstrap = [str(RUNTIME_PYTHON), "-m", "awslambdaric", self.handler]
+        if self.runtime_api_proxy is not None:
+            self.runtime_api_proxy.start(runtime_api_port)
+            # env execs the runtime, so the emulator's child is still the Python process itself.
+            bootstrap = ["/usr/bin/env", f"AWS_LAMBDA_RUNTIME_API={self.runtime_api_proxy.address}", *bootstrap]
         command = [
             str(rie_binary()),
             "--runtime-interface-emulator-address",
             f"127.0.0.1:{self.port}",
             "--runtime-api-address",
-            f"127.0.0.1:{free_port()}",
+            f"127.0.0.1:{runtime_api_port}",
             "--log-level",
             "error",
-            str(RUNTIME_PYTHON),
-            "-m",
-            "awslambdaric",
-            self.handler,
+            *bootstrap,
         ]
         self.started_at = time.monotonic()
         self._process = subprocess.Popen(
@@ -227,6 +237,8 @@ class LambdaRuntime:
                 process.wait(timeout=5)
             except ProcessLookupError:
                 pass
+        if self.runtime_api_proxy is not None:
+            self.runtime_api_proxy.stop()
 
     def close(self) -> None:
         self.stop()

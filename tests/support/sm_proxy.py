@@ -1,4 +1,4 @@
-"""A proxy on loopback in front of the local Secrets Manager: IAM role check, call counts, injected faults.
+"""A proxy on loopback in front of the local Secrets Manager: IAM role check, a record of calls, injected faults.
 
 Point AWS_ENDPOINT_URL_SECRETS_MANAGER at it; it forwards every request to
 moto unchanged and counts them by the X-Amz-Target header
@@ -6,8 +6,16 @@ moto unchanged and counts them by the X-Amz-Target header
 first identifies the caller by the access key id of its SigV4 Authorization
 header and answers what IAM would (AccessDeniedException, HTTP 400) unless the
 caller's role allows the action on the secret; every decision is logged in
-`decisions`. `fail_with(fault)` makes it answer every request with that fault
-instead (an AWS error, a 5xx, or a hang), until `heal()`.
+`decisions`. Every request is kept in `records` (operation, request body, role,
+what the proxy did with it), so a test can say which calls were made and which
+one a fault reached.
+
+Faults, until `heal()`:
+- `fail_with(fault)`: every request is answered with the fault (an AWS error, a 5xx, or a hang);
+- `fail(fault, operation=..., call=n)`: only that operation, or only its n-th call from now,
+  fails; every other request passes. With `after_forwarding=True` the request reaches
+  Secrets Manager first and only its answer is replaced: a write that landed, whose
+  answer was lost (the SDK then retries it).
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ import http.client
 import json
 import re
 import threading
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +61,57 @@ _NO_RESOURCE = ("ListSecrets", "GetRandomPassword")
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/")
 
 
+FORWARDED = "forwarded"
+DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class SecretsManagerCall:
+    """One request that reached the proxy and what the proxy did with it.
+
+    `outcome` is FORWARDED (Secrets Manager answered), DENIED (the role check refused it), or
+    the name of the fault that answered it (after Secrets Manager saw it when `applied`).
+    """
+
+    seq: int
+    operation: str
+    role: str | None
+    outcome: str
+    applied: bool
+    request: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def secret_id(self) -> str | None:
+        value = self.request.get("SecretId")
+        return value if isinstance(value, str) else None
+
+    @property
+    def secret_string(self) -> str | None:
+        """What a PutSecretValue would store (kept out of repr: it is a secret)."""
+        value = self.request.get("SecretString")
+        return value if isinstance(value, str) else None
+
+    @property
+    def faulted(self) -> bool:
+        return self.outcome not in (FORWARDED, DENIED)
+
+
+@dataclass
+class _FaultRule:
+    fault: str
+    operation: str | None
+    call: int | None
+    after_forwarding: bool
+    seen: int = 0
+
+    def fires(self, operation: str) -> bool:
+        """Counts a request this rule watches; True when the fault answers it."""
+        if self.operation is not None and operation != self.operation:
+            return False
+        self.seen += 1
+        return self.call is None or self.seen == self.call
+
+
 @dataclass(frozen=True)
 class RoleDecision:
     """One request of a role session, as the role check decided it."""
@@ -68,10 +128,13 @@ class SecretsManagerProxy:
         self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 80)
         self.calls: Counter[str] = Counter()
         self.decisions: list[RoleDecision] = []
+        # Bounded, so `make serve` can run for hours; tests read a few hundred at most.
+        self._records: deque[SecretsManagerCall] = deque(maxlen=10_000)
+        self._next_seq = 0
         self._arns: dict[str, str] = {}
         self._lock = threading.Lock()
         self.role_check = role_check
-        self._fault: str | None = None
+        self._rules: list[_FaultRule] = []
         self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -93,23 +156,51 @@ class SecretsManagerProxy:
 
     def fail_with(self, fault: str) -> None:
         """Answer every request with this fault (a key of FAULTS, or "timeout" to hang)."""
+        self.fail(fault)
+
+    def fail(
+        self, fault: str, *, operation: str | None = None, call: int | None = None, after_forwarding: bool = False
+    ) -> None:
+        """Answer with this fault the requests of `operation` (any when None), or only its `call`-th one
+        from now (1-based); every other request passes. `after_forwarding`: Secrets Manager gets the
+        request first, and only its answer is replaced by the fault. Several rules: the first that fires answers.
+        """
         if fault != HANG and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}")
-        self._release.clear()
-        self._fault = fault
+        if call is not None and call < 1:
+            raise ValueError("call counts from 1")
+        with self._lock:
+            self._release.clear()
+            self._rules.append(_FaultRule(fault, operation, call, after_forwarding))
 
     def heal(self) -> None:
-        self._fault = None
+        with self._lock:
+            self._rules.clear()
         self._release.set()
 
     def count(self, operation: str) -> int:
         with self._lock:
             return self.calls[operation]
 
+    def mark(self) -> int:
+        """A point in the record: `records(since=mark)` returns what came after it."""
+        with self._lock:
+            return self._next_seq
+
+    def records(self, *, since: int = 0, operation: str | None = None) -> list[SecretsManagerCall]:
+        """The requests the proxy got, oldest first (the last 10,000)."""
+        with self._lock:
+            return [
+                record
+                for record in self._records
+                if record.seq >= since and (operation is None or record.operation == operation)
+            ]
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
             self.decisions.clear()
+            self._records.clear()
             self._arns.clear()
 
     @property
@@ -164,6 +255,32 @@ class SecretsManagerProxy:
         finally:
             upstream.close()
 
+    def _record(self, operation: str, role: str | None, outcome: str, applied: bool, body: bytes) -> None:
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            request = {}
+        with self._lock:
+            self._records.append(
+                SecretsManagerCall(
+                    self._next_seq, operation, role, outcome, applied, request if isinstance(request, dict) else {}
+                )
+            )
+            self._next_seq += 1
+
+    def _fault_for(self, operation: str) -> _FaultRule | None:
+        with self._lock:
+            return next((rule for rule in self._rules if rule.fires(operation)), None)
+
+    def _role(self, authorization: str) -> str | None:
+        check = self._role_check
+        credential = _CREDENTIAL.search(authorization)
+        try:
+            caller = check.caller(credential.group(1) if credential else "") if check is not None else None
+        except UnknownCaller:
+            return None
+        return caller.role if caller is not None else None
+
     def _refusal(self, authorization: str, operation: str, body: bytes) -> tuple[int, str, str] | None:
         """What IAM answers this request instead of Secrets Manager, or None when it may go on."""
         check = self._role_check
@@ -195,38 +312,54 @@ class SecretsManagerProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm and the client's
+            # delayed ACK hold the body back ~40 ms on every answer.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 operation = (self.headers.get("X-Amz-Target") or "unknown").rsplit(".", 1)[-1]
                 with proxy._lock:
                     proxy.calls[operation] += 1
-                refusal = proxy._refusal(self.headers.get("Authorization") or "", operation, body)
+                authorization = self.headers.get("Authorization") or ""
+                role = proxy._role(authorization)
+                refusal = proxy._refusal(authorization, operation, body)
                 if refusal is not None:
+                    proxy._record(operation, role, DENIED, False, body)
                     self._send_error(*refusal)
                     return
-                fault = proxy._fault
-                if fault == HANG:
+                rule = proxy._fault_for(operation)
+                if rule is None:
+                    proxy._record(operation, role, FORWARDED, True, body)
+                    self._send(*self._forward(body))
+                    return
+                if rule.after_forwarding:
+                    self._forward(body)  # Secrets Manager acts on it; its answer is lost
+                proxy._record(operation, role, rule.fault, rule.after_forwarding, body)
+                if rule.fault == HANG:
                     proxy._release.wait(60)
+                    self.close_connection = True
                     return
-                if fault is not None:
-                    self._send_error(*FAULTS[fault])
-                    return
+                self._send_error(*FAULTS[rule.fault])
+
+            def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
                 upstream = http.client.HTTPConnection(*proxy._upstream, timeout=30)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                     upstream.request("POST", self.path, body=body, headers=headers)
                     answer = upstream.getresponse()
-                    payload = answer.read()
-                    self.send_response(answer.status)
-                    for name, value in answer.getheaders():
-                        if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                            self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    return answer.status, answer.getheaders(), answer.read()
                 finally:
                     upstream.close()
+
+            def _send(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def _send_error(self, status: int, code: str, message: str) -> None:
                 payload = json.dumps({"__type": code, "message": message}).encode()

@@ -37,10 +37,13 @@ def test_nothing_can_throttle_a_rotation_step_but_the_account_and_an_alarm_watch
     resources = deployed["Resources"]
     refresher = resources["RefreshSecretFunction"]["Properties"]
     assert "ReservedConcurrentExecutions" not in refresher
+    refresher_dimension = {"Name": "FunctionName", "Value": {"Ref": "RefreshSecretFunction"}}
     throttles = [
         alarm["Properties"]
         for alarm in resources.values()
-        if alarm["Type"] == "AWS::CloudWatch::Alarm" and alarm["Properties"]["MetricName"] == "Throttles"
+        if alarm["Type"] == "AWS::CloudWatch::Alarm"
+        and alarm["Properties"].get("MetricName") == "Throttles"
+        and refresher_dimension in alarm["Properties"].get("Dimensions", [])
     ]
     assert [(a["Namespace"], a["Dimensions"]) for a in throttles] == [
         ("AWS/Lambda", [{"Name": "FunctionName", "Value": {"Ref": "RefreshSecretFunction"}}])

@@ -12,13 +12,13 @@ from kustomer_token.signing_secret import FAILURE_BACKOFF_SECONDS, SigningSecret
 
 
 class ScriptedProvider:
-    """Stands in for Secrets Manager: answers each read from a script, without caching."""
+    """Stands in for Secrets Manager: answers each read from a script."""
 
     def __init__(self, *answers: object) -> None:
         self._answers = list(answers)
         self.reads = 0
 
-    def get(self, name: str, max_age: int) -> Any:
+    def read(self, secret_id: str) -> Any:
         self.reads += 1
         answer = self._answers.pop(0) if len(self._answers) > 1 else self._answers[0]
         if isinstance(answer, Exception):
@@ -36,7 +36,7 @@ class Clock:
 
 def _cache(provider: ScriptedProvider, clock: Clock, ttl: int = 60, max_stale: int = 120) -> SigningSecretCache:
     return SigningSecretCache(
-        "secret-id", ttl_seconds=ttl, max_stale_seconds=max_stale, provider_factory=lambda: provider, clock=clock
+        "secret-id", ttl_seconds=ttl, max_stale_seconds=max_stale, reader_factory=lambda: provider, clock=clock
     )
 
 

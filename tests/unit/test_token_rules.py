@@ -1,22 +1,21 @@
-"""RFC 8725 / RFC 7518 rules for the tokens we sign."""
+"""RFC 8725 / RFC 7518 rules for the tokens we sign: hostile claim values cannot change the header or add
+claims, and iat comes from our clock. (The exact header bytes, HS256, are in test_token.py. The package
+verifies no token, so there is no decode whose algorithms could be confused.)"""
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import jwt
 import pytest
 
 from kustomer_token.identity import Identity, identity_from_claims
-from kustomer_token.token import ALGORITHM, sign_login_token
+from kustomer_token.token import sign_login_token
 from tests.support.leaks import LEAK_WATCH
 
-PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "shared" / "kustomer_token"
 HOSTILE = [
     'a"b',
     "back\\slash",
@@ -26,36 +25,6 @@ HOSTILE = [
     "line\u2028separator\u2029paragraph",
     '"}.{"alg":"none"}',
 ]
-
-
-def test_the_algorithm_is_hs256() -> None:
-    assert ALGORITHM == "HS256"
-
-
-def _jwt_calls() -> list[tuple[str, ast.Call]]:
-    calls = []
-    for path in PACKAGE.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "jwt"
-                and node.func.attr in ("encode", "decode")
-            ):
-                calls.append((f"{path.name}:{node.lineno}", node))
-    return calls
-
-
-def test_every_jwt_call_in_the_package_names_the_pinned_algorithm() -> None:
-    calls = _jwt_calls()
-    assert len(calls) >= 2  # token.py signs, refresh.py proves a pending key
-    for where, call in calls:
-        keywords = {k.arg: k.value for k in call.keywords}
-        if call.func.attr == "encode":  # type: ignore[attr-defined]
-            assert ast.unparse(keywords["algorithm"]) == "ALGORITHM", where
-        else:
-            assert ast.unparse(keywords["algorithms"]) == "[ALGORITHM]", where
 
 
 def _segment(token: str, index: int) -> bytes:
@@ -77,16 +46,6 @@ def test_a_claim_value_can_never_inject_a_header_or_a_claim(
     payload = json.loads(_segment(token, 1))
     assert payload == {"externalId": value, "email": value + "@example.com", "iat": 1_795_608_000}
     assert jwt.decode(token, secret, algorithms=["HS256"]) == payload
-
-
-def test_a_token_with_alg_none_or_another_algorithm_does_not_verify(new_signing_secret: Callable[[int], str]) -> None:
-    secret = new_signing_secret(48)
-    unsigned = jwt.encode({"externalId": "x", "iat": 1}, None, algorithm="none")
-    with pytest.raises(jwt.InvalidAlgorithmError):
-        jwt.decode(unsigned, secret, algorithms=[ALGORITHM])
-    hs512 = jwt.encode({"externalId": "x", "iat": 1}, secret + secret, algorithm="HS512")
-    with pytest.raises(jwt.InvalidAlgorithmError):
-        jwt.decode(hs512, secret, algorithms=[ALGORITHM])
 
 
 def test_iat_comes_from_the_clock_never_from_the_identity_providers_claims() -> None:

@@ -13,7 +13,7 @@ from kustomer_token.errors import CallerNotAllowed, InvalidRequest
 from kustomer_token.identity import SERVER_TOKEN_REQUEST_SCHEMA, Identity, identity_from_body, identity_from_claims
 from kustomer_token.observability import count_minted, logger
 from kustomer_token.settings import MintSettings
-from kustomer_token.signing_secret import SigningSecretCache, extension_provider
+from kustomer_token.signing_secret import ExtensionReader, SigningSecretCache
 from kustomer_token.token import LoginToken, sign_login_token
 
 MAX_BODY_BYTES = 4096
@@ -36,7 +36,7 @@ class TokenMinter:
     def from_settings(cls, settings: MintSettings) -> TokenMinter:
         options: dict[str, Any] = {}
         if settings.signing_secret_source == "extension":  # nosec B105
-            options["provider_factory"] = partial(extension_provider, settings.extension_port)
+            options["reader_factory"] = partial(ExtensionReader, settings.extension_port)
         cache = SigningSecretCache(
             settings.signing_secret_id,
             ttl_seconds=settings.secret_cache_ttl_seconds,
@@ -46,6 +46,11 @@ class TokenMinter:
         minter = cls(settings, cache)
         if settings.snap_start:
             minter.prepare_for_snapshot()
+        elif settings.signing_secret_source == "sdk":  # nosec B105
+            cache.read_ahead()
+        else:
+            # Lambda starts INIT before extensions are ready, so the extension is read on the first request.
+            cache.prime()
         return minter
 
     def prepare_for_snapshot(self) -> None:

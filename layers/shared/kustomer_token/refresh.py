@@ -2,11 +2,15 @@
 
 Two triggers, one fetch:
 - a scheduled run: fetch -> validate -> compare with AWSCURRENT -> write only if changed;
-- a Secrets Manager rotation: createSecret / setSecret / testSecret / finishSecret.
+- a Secrets Manager rotation: createSecret / setSecret / testSecret / finishSecret, where
+  testSecret reads Kustomer again: the pending value goes live only while Kustomer still holds it.
 
 Any failure raises (so retries, the dead-letter queue and alarms see it) and
 leaves the signing secret as it was: nothing is written before the value from
-Kustomer has passed every check.
+Kustomer has passed every check. One failure takes a label off: a reattempted
+rotation whose pending value Kustomer no longer holds can never finish (a
+version's value cannot change), so createSecret removes its AWSPENDING label,
+leaving AWSCURRENT and every value as they were, and the next rotation starts afresh.
 """
 
 from __future__ import annotations
@@ -156,16 +160,27 @@ class SecretRefresher:
 
     def _create_secret(self, secret_id: str, token: str, deadline: float) -> None:
         pending = self._store.read(secret_id, stage=PENDING, version_id=token)
-        if pending is not None and pending.value is not None and secret_problem(pending.value) is None:
-            return  # a repeated createSecret: the pending value is already there
         value = self._kustomer.fetch_signing_secret(self._read_api_key(), deadline=deadline)
-        self._store.put(secret_id, value, token=token, stages=[PENDING])
-        logger.info("rotation: pending value stored", extra={"secret_fingerprint": secret_fingerprint(value)})
+        if pending is None or pending.value is None:
+            self._store.put(secret_id, value, token=token, stages=[PENDING])
+            logger.info("rotation: pending value stored", extra={"secret_fingerprint": secret_fingerprint(value)})
+            return
+        if _same_secret(pending.value, value):
+            return  # a reattempted rotation whose pending value Kustomer still holds
+        # A version's value never changes, so this rotation can never finish: withdraw it; the next starts afresh.
+        self._store.clear_pending(secret_id, version=token)
+        raise RefreshError(
+            f"Kustomer's secret changed since this rotation stored its pending version {token}; that version was "
+            "withdrawn (AWSPENDING removed) and AWSCURRENT left as it was: the next scheduled run or rotation "
+            "stores Kustomer's secret",
+            "PendingOutdated",
+        )
 
     def _set_secret(self, secret_id: str, token: str, deadline: float) -> None:
         """Kustomer owns the secret: there is nothing to set on its side."""
 
     def _test_secret(self, secret_id: str, token: str, deadline: float) -> None:
+        """The pending value must still be the one Kustomer holds; writes nothing."""
         pending = self._store.read(secret_id, stage=PENDING, version_id=token)
         value = pending.value if pending else None
         if value is None:
@@ -173,7 +188,14 @@ class SecretRefresher:
         problem = secret_problem(value)
         if problem:
             raise RefreshError(f"the pending signing secret {problem}", "PendingUnusable")
-        _prove_signing_key(value)
+        held = self._kustomer.fetch_signing_secret(self._read_api_key(), deadline=deadline)
+        if not _same_secret(value, held):
+            raise RefreshError(
+                "Kustomer no longer holds the pending signing secret (it changed during this rotation), so it is not "
+                "made current; nothing was changed. The next attempt of this rotation withdraws it, and the next "
+                "scheduled run stores Kustomer's secret",
+                "PendingOutdated",
+            )
 
     def _finish_secret(self, secret_id: str, token: str, deadline: float) -> None:
         versions: dict[str, list[str]] = self._store.describe(secret_id).get("VersionIdsToStages") or {}
@@ -203,17 +225,5 @@ def _rotation_fields(event: Mapping[str, Any]) -> tuple[str, str, str]:
     return secret_id, token, str(step)
 
 
-def _prove_signing_key(value: str) -> None:
-    """Signs and verifies a throwaway token: the value works as an HS256 key."""
-    import jwt
-
-    from kustomer_token.identity import Identity
-    from kustomer_token.token import ALGORITHM, sign_login_token
-
-    probe = sign_login_token(Identity(external_id="rotation-test"), value, int(time.time()))
-    try:
-        jwt.decode(probe.jwt_token, value, algorithms=[ALGORITHM])
-    except jwt.PyJWTError as exc:
-        raise RefreshError(
-            f"the pending signing secret does not verify ({type(exc).__name__})", "PendingUnusable"
-        ) from None
+def _same_secret(stored: str, held: str) -> bool:
+    return hmac.compare_digest(stored.encode("utf-8"), held.encode("utf-8"))

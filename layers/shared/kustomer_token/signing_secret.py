@@ -1,11 +1,17 @@
 """The signing secret, read from Secrets Manager with a TTL cache and stale-if-error.
 
-Powertools parameters does the TTL cache. What it lacks, written here:
+Written here rather than with Powertools parameters, whose provider would give
+only the TTL (one comparison on the read time this cache keeps anyway for
+stale-if-error), hides whether a call read or hit its cache, and costs ~4 ms of
+every cold start to import (its package loads the SSM, AppConfig and DynamoDB
+providers too; docs/performance.md). The reads themselves are boto3's
+GetSecretValue, or the AWS Parameters and Secrets Lambda Extension. On top:
 - stale-if-error: when a read fails, keep signing with the last good value for
   at most `max_stale_seconds` past its TTL, counting each such use;
 - a short back-off after a failure, so an outage costs one Secrets Manager call
   per container every few seconds instead of one per request;
-- validation of the value, and one warning per container for a short secret.
+- validation of the value, and one warning per container for a short secret;
+- `read_ahead`, the read during INIT, where Lambda gives the function a whole CPU.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kustomer_token.errors import SigningSecretUnavailable
 from kustomer_token.observability import MetricName, count, logger, secret_fingerprint
@@ -21,6 +27,12 @@ from kustomer_token.token import RECOMMENDED_SECRET_BYTES, is_short_secret
 
 MAX_SECRET_BYTES = 4096
 FAILURE_BACKOFF_SECONDS = 5
+
+
+class SecretReader(Protocol):
+    def read(self, secret_id: str) -> str | bytes:
+        """The AWSCURRENT value of the secret, read now (no cache); raises when it cannot."""
+        ...
 
 
 def secret_problem(value: object) -> str | None:
@@ -56,74 +68,55 @@ class _GoodSecret:
     read_at: float
 
 
-def _default_provider() -> Any:
-    # Imported on first use so a container pays for boto3 only when it reads the secret.
-    from kustomer_token.powertools_imports import skip_package_init
-
-    skip_package_init("aws_lambda_powertools.utilities.parameters")  # not the SSM/AppConfig/DynamoDB providers
-    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
-    from botocore.config import Config
-
-    class _CountingSecretsProvider(SecretsProvider):
-        """Counts real reads so the cache can tell a hit from a miss."""
-
-        reads = 0
-
-        def _get(self, name: str, **sdk_options: Any) -> str | bytes:
-            self.reads += 1
-            return super()._get(name, VersionStage="AWSCURRENT", **sdk_options)
-
-    boto_config = Config(
-        connect_timeout=1,
-        read_timeout=2,
-        retries={"mode": "standard", "total_max_attempts": 2},
-    )
-    return _CountingSecretsProvider(boto_config=boto_config)
+@dataclass(frozen=True, slots=True)
+class _Read:
+    value: object
+    read_at: float
 
 
-def extension_provider(port: int) -> Any:
-    """Reads through the AWS Parameters and Secrets Lambda Extension on localhost: no boto3 at all.
+class SecretsManagerReader:
+    """GetSecretValue with boto3: short timeouts and one retry, so a request never waits long on it."""
 
-    Powertools has no provider for this extension (it has one for AppConfig's), so
-    this is a small BaseProvider: Powertools still does the TTL cache above it.
-    """
-    from kustomer_token.powertools_imports import skip_package_init
+    def __init__(self) -> None:
+        import boto3
+        from botocore.config import Config
 
-    skip_package_init("aws_lambda_powertools.utilities.parameters")
-    from aws_lambda_powertools.utilities.parameters.base import BaseProvider
+        config = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2})
+        self._client = boto3.client("secretsmanager", config=config)
 
-    class _ExtensionSecretsProvider(BaseProvider):
-        reads = 0
+    def read(self, secret_id: str) -> str | bytes:
+        answer = self._client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")
+        if "SecretString" in answer:
+            return str(answer["SecretString"])
+        return bytes(answer["SecretBinary"])
 
-        def __init__(self) -> None:
-            import urllib.request
 
-            super().__init__()  # type: ignore[no-untyped-call]
-            self._urlopen = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
-            self._request = urllib.request.Request
+class ExtensionReader:
+    """Reads through the AWS Parameters and Secrets Lambda Extension on localhost: no boto3 at all."""
 
-        def _get(self, name: str, **sdk_options: Any) -> str | bytes:
-            import base64
-            import json
-            import os
-            from urllib.parse import urlencode
+    def __init__(self, port: int) -> None:
+        import urllib.request
 
-            self.reads += 1
-            query = urlencode({"secretId": name, "versionStage": "AWSCURRENT"})
-            request = self._request(
-                f"http://127.0.0.1:{port}/secretsmanager/get?{query}",
-                headers={"X-Aws-Parameters-Secrets-Token": os.environ.get("AWS_SESSION_TOKEN", "")},
-            )
-            with self._urlopen(request, timeout=3) as response:
-                answer = json.loads(response.read())
-            if "SecretString" in answer:
-                return str(answer["SecretString"])
-            return base64.b64decode(answer["SecretBinary"])
+        self._port = port
+        self._urlopen = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
+        self._request = urllib.request.Request
 
-        def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
-            raise NotImplementedError("the signing secret is one secret")
+    def read(self, secret_id: str) -> str | bytes:
+        import base64
+        import json
+        import os
+        from urllib.parse import urlencode
 
-    return _ExtensionSecretsProvider()
+        query = urlencode({"secretId": secret_id, "versionStage": "AWSCURRENT"})
+        request = self._request(
+            f"http://127.0.0.1:{self._port}/secretsmanager/get?{query}",
+            headers={"X-Aws-Parameters-Secrets-Token": os.environ.get("AWS_SESSION_TOKEN", "")},
+        )
+        with self._urlopen(request, timeout=3) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+        if "SecretString" in answer:
+            return str(answer["SecretString"])
+        return base64.b64decode(answer["SecretBinary"])
 
 
 class SigningSecretCache:
@@ -135,28 +128,52 @@ class SigningSecretCache:
         *,
         ttl_seconds: int,
         max_stale_seconds: int,
-        provider_factory: Callable[[], Any] = _default_provider,
+        reader_factory: Callable[[], SecretReader] = SecretsManagerReader,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._secret_id = secret_id
         self._ttl_seconds = ttl_seconds
         self._max_stale_seconds = max_stale_seconds
-        self._provider_factory = provider_factory
+        self._reader_factory = reader_factory
         self._clock = clock
-        self._provider: Any = None
+        self._reader: SecretReader | None = None
+        self._last_read: _Read | None = None
         self._last_good: _GoodSecret | None = None
         self._retry_not_before = float("-inf")
         self._warned_short_secret = False
 
-    def prime(self) -> None:
-        """Makes the Secrets Manager client now (for a SnapStart snapshot), without reading the secret."""
-        if self._provider is None:
-            self._provider = self._provider_factory()
+    def prime(self) -> SecretReader:
+        """Makes the reader (the Secrets Manager client) now, without reading the secret."""
+        if self._reader is None:
+            self._reader = self._reader_factory()
+        return self._reader
+
+    def read_ahead(self) -> None:
+        """Reads the secret now, during INIT, where Lambda gives the function a whole CPU.
+
+        Never raises: a failed read or an unusable value is logged and counted
+        (SecretReadFailed), nothing is kept, and the first request reads again
+        under the usual stale-if-error and 503 rules, without waiting out a back-off.
+        """
+        now = self._clock()
+        try:
+            value = self.prime().read(self._secret_id)
+        except Exception as exc:  # boto3, botocore and urllib raise many types; the reason names it
+            reason = _failure_reason(exc)
+        else:
+            problem = secret_problem(value)
+            if problem is None:
+                count(MetricName.SECRET_CACHE_MISS)
+                self._last_read = _Read(value, now)
+                self._remember(str(value), now)
+                return
+            reason = f"UnusableValue: the stored signing secret {problem}"
+        count(MetricName.SECRET_READ_FAILED)
+        logger.warning("signing secret not read at start; the first request reads it again", extra={"reason": reason})
 
     def forget(self) -> None:
         """Drops every value held (after a SnapStart restore: the snapshot may be days old)."""
-        if self._provider is not None:
-            self._provider.clear_cache()
+        self._last_read = None
         self._last_good = None
         self._retry_not_before = float("-inf")
 
@@ -165,23 +182,22 @@ class SigningSecretCache:
         now = self._clock()
         if now < self._retry_not_before:
             return self._fall_back(now, reason="BackingOff")
-        if self._provider is None:
-            self._provider = self._provider_factory()
-        reads_before = self._provider.reads
-        try:
-            value = self._provider.get(self._secret_id, max_age=self._ttl_seconds)
-        except Exception as exc:  # Powertools wraps every read failure in GetParameterError
-            return self._fall_back(now, reason=_failure_reason(exc), first_failure=True)
-        fresh_read = self._provider.reads != reads_before
+        last = self._last_read
+        fresh_read = last is None or now - last.read_at >= self._ttl_seconds
+        if last is None or fresh_read:
+            try:
+                last = self._last_read = _Read(self.prime().read(self._secret_id), now)
+            except Exception as exc:  # boto3, botocore and urllib raise many types; the reason names it
+                return self._fall_back(now, reason=_failure_reason(exc), first_failure=True)
         count(MetricName.SECRET_CACHE_MISS if fresh_read else MetricName.SECRET_CACHE_HIT)
 
-        problem = secret_problem(value)
+        problem = secret_problem(last.value)
         if problem:
             logger.error("the stored signing secret cannot be used", extra={"problem": problem})
             return self._fall_back(now, reason="UnusableValue", first_failure=fresh_read)
         if fresh_read:
-            self._remember(value, now)
-        return str(value)
+            self._remember(str(last.value), now)
+        return str(last.value)
 
     def _remember(self, value: str, now: float) -> None:
         if self._last_good is None or self._last_good.value != value:

@@ -1,0 +1,60 @@
+"""examples/nested: a parent stack that nests the release and passes its outputs on, consistent with template.yaml.
+
+`make validate` and `make cfn-lint` run `sam validate --lint` and cfn-lint on it; these tests check
+that it fits the stack it nests: the parameters it passes and the outputs it reads exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.release.project import REQUIRED_PARAMETERS, ROOT, project_version
+from tests.support.template import load_template
+from tools.sam_transform import translated_template
+
+EXAMPLE = ROOT / "examples" / "nested" / "template.yaml"
+STACK = load_template()
+
+
+def _nested_application() -> dict[str, Any]:
+    application: dict[str, Any] = load_template(EXAMPLE)["Resources"]["ChatToken"]
+    return application
+
+
+def test_the_example_becomes_a_nested_stack_of_the_current_release() -> None:
+    # Given the example, with the deployer's values for its parameters
+    # When the SAM transform expands it, as CloudFormation will
+    resources = translated_template(REQUIRED_PARAMETERS, EXAMPLE)["Resources"]
+    # Then ChatToken is a CloudFormation nested stack whose template is this version's packaged.yaml in S3
+    stack = resources["ChatToken"]
+    assert stack["Type"] == "AWS::CloudFormation::Stack"
+    url = stack["Properties"]["TemplateURL"]
+    assert url.startswith("https://"), url
+    assert ".s3." in url, url
+    assert url.endswith(f"/kustomer-chat-token/{project_version()}/packaged.yaml"), url
+
+
+def test_it_passes_every_required_parameter_and_only_parameters_the_stack_has() -> None:
+    # Given the parameters the example passes to the nested stack
+    passed = set(_nested_application()["Properties"]["Parameters"])
+    # When they are compared with template.yaml's
+    declared = set(STACK["Parameters"])
+    required = {name for name, parameter in STACK["Parameters"].items() if "Default" not in parameter}
+    # Then none is unknown to the stack, and none the stack requires is missing
+    assert passed <= declared, passed - declared
+    assert required <= passed, required - passed
+
+
+def test_every_output_it_passes_on_is_an_output_of_the_stack() -> None:
+    # Given the example's outputs, read from the nested stack with GetAtt ChatToken.Outputs.<name>
+    read = set()
+    for output in load_template(EXAMPLE)["Outputs"].values():
+        logical_id, attribute = output["Value"]["Fn::GetAtt"]
+        assert logical_id == "ChatToken"
+        prefix, name = attribute.split(".", 1)
+        assert prefix == "Outputs"
+        read.add(name)
+    # When they are compared with template.yaml's outputs
+    # Then each exists there, and the API URL, the version and the first-deploy command are among them
+    assert read <= set(STACK["Outputs"]), read - set(STACK["Outputs"])
+    assert {"ApiUrl", "Version", "StoreApiKeyCommand"} <= read
