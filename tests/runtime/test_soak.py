@@ -39,7 +39,7 @@ def test_ten_thousand_invocations_without_error_growth_or_slowdown(
             rss[number] = mint.runtime_memory_kib()
     first, last = statistics.median(seconds[:WINDOW]), statistics.median(seconds[-WINDOW:])
     growth_mib = (rss[INVOCATIONS] - rss[WINDOW]) / 1024
-    print(  # the figures for the README's reliability section
+    print(  # the figures for the reliability table of docs/development.md
         f"\nsoak: {INVOCATIONS} invocations, {errors} errors, median first {WINDOW} {first * 1000:.2f} ms, "
         f"last {WINDOW} {last * 1000:.2f} ms (x{last / first:.2f}), RSS {rss[WINDOW] / 1024:.1f} -> "
         f"{rss[INVOCATIONS] / 1024:.1f} MiB"
