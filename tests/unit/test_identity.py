@@ -105,3 +105,59 @@ def test_fingerprint_is_short_stable_and_not_the_identity() -> None:
     assert len(identity.fingerprint()) == 16
     assert "ann" not in identity.fingerprint()
     assert identity.fingerprint() != Identity(email="bob@example.com").fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, 'the body needs "externalId" or "email" (or both)'),
+        ({"externalId": 5}, "externalId is not a string"),
+        ({"externalId": " "}, "externalId is empty"),
+        ({"externalId": "x" * 513}, "externalId is longer than 512 characters"),
+        ({"externalId": "a\x00b"}, "externalId contains control characters"),
+        ({"externalId": "\ud800"}, "externalId is not valid Unicode text"),
+        ({"email": "not-an-email"}, "email is not an email address"),
+        ({"externalId": "u", "email": "a b@example.com"}, "email is not an email address"),
+    ],
+)
+def test_an_invalid_request_says_what_is_wrong(body: dict[str, Any], message: str) -> None:
+    """The 400's message is what the back end reads to fix its call."""
+    with pytest.raises(InvalidRequest) as raised:
+        identity_from_body(body)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("claims", "policy", "message"),
+    [
+        (None, "externalId", "no verified identity reached the service: send a valid access token"),
+        ({"email": "a@b.co"}, "externalId", "the access token's 'sub' claim is missing"),
+        ({"sub": " "}, "both", "the access token's 'sub' claim is empty"),
+        (
+            {"sub": "u"},
+            "email",
+            "the access token has no 'email' claim: send a token that carries the email (for Cognito, the ID token)"
+            " or have the identity provider add it to access tokens",
+        ),
+        ({"email": "ann"}, "email", "the access token's 'email' claim is not an email address"),
+        (
+            {"email": "ann@example.com", "email_verified": "false"},
+            "email",
+            "the email address is not verified: verify it with the identity provider first",
+        ),
+    ],
+)
+def test_a_refused_token_says_why(claims: dict[str, Any] | None, policy: TokenIdentityPolicy, message: str) -> None:
+    with pytest.raises((Unauthenticated, EmailNotVerified)) as raised:
+        _from_claims(claims, policy)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("verified", [True, "true", " TRUE ", "True"])
+def test_a_verified_email_passes_in_each_form_authorizers_send(verified: Any) -> None:
+    assert _from_claims({"email": "ann@example.com", "email_verified": verified}, "email").email == "ann@example.com"
+
+
+def test_the_fingerprint_is_the_same_across_releases() -> None:
+    """Operators search old logs by it: SHA-256 of the compact, non-ASCII-escaped claims JSON, 16 hex digits."""
+    assert Identity("jürgen-1", "ann@example.com").fingerprint() == "d9100aab708da6e8"

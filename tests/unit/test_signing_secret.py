@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from kustomer_token.errors import SigningSecretUnavailable
-from kustomer_token.signing_secret import FAILURE_BACKOFF_SECONDS, SigningSecretCache, secret_problem
+from kustomer_token.signing_secret import (
+    FAILURE_BACKOFF_SECONDS,
+    SigningSecretCache,
+    _failure_reason,
+    secret_fingerprint,
+    secret_problem,
+)
 
 
 class ScriptedProvider:
@@ -116,3 +123,73 @@ def test_unusable_values_are_named(value: object, problem: str) -> None:
 
 def test_a_good_value_has_no_problem(new_signing_secret: Callable[[int], str]) -> None:
     assert secret_problem(new_signing_secret(64)) is None
+
+
+def test_signing_with_a_cached_value_is_logged_with_its_age_and_reason(
+    new_signing_secret: Callable[[int], str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    secret = new_signing_secret(48)
+    clock = Clock()
+    cache = _cache(ScriptedProvider(secret, ConnectionError("down")), clock)
+    assert cache.get() == secret
+    clock.now = 1000 + 61
+    assert cache.get() == secret
+    records = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    stale = [r for r in records if r.get("message") == "signing secret read failed; signing with the cached value"]
+    assert len(stale) == 1
+    assert stale[0]["cached_age_seconds"] == 61
+    assert stale[0]["reason"]
+
+
+def _raised_from(cause: BaseException) -> BaseException:
+    try:
+        raise RuntimeError("read failed") from cause
+    except RuntimeError as exc:
+        return exc
+
+
+class _AwsError(Exception):
+    def __init__(self, response: dict[str, Any]) -> None:
+        super().__init__("aws")
+        self.response = response
+
+
+class _HttpError(Exception):
+    code = 503  # as urllib's HTTPError from the extension
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (_AwsError({"Error": {"Code": "ThrottlingException"}}), "ThrottlingException"),
+        (_raised_from(_AwsError({"Error": {"Code": "AccessDeniedException"}})), "AccessDeniedException"),
+        (_AwsError({}), "_AwsError"),
+        (_AwsError({"Error": {"Code": ""}}), "_AwsError"),
+        (_HttpError(), "HTTP503"),
+        (ConnectionError("down"), "ConnectionError"),
+    ],
+    ids=["code", "code-of-the-cause", "no-error", "empty-code", "http-status", "class"],
+)
+def test_a_failed_read_is_reported_by_its_code_or_class(exc: BaseException, reason: str) -> None:
+    assert _failure_reason(exc) == reason
+
+
+def test_an_unavailable_secret_says_to_try_again() -> None:
+    cache = _cache(ScriptedProvider(ConnectionError("down")), Clock())
+    with pytest.raises(SigningSecretUnavailable) as raised:
+        cache.get()
+    assert str(raised.value) == "the signing secret is not available yet; try again shortly"
+
+
+def test_each_new_value_is_logged_once_by_its_fingerprint(
+    new_signing_secret: Callable[[int], str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    first, second = new_signing_secret(48), new_signing_secret(48)
+    clock = Clock()
+    cache = _cache(ScriptedProvider(first, first, second), clock)
+    for step in range(3):
+        clock.now = 1000 + step * 61
+        cache.get()
+    records = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    loaded = [r.get("secret_fingerprint") for r in records if r.get("message") == "signing secret loaded"]
+    assert loaded == [secret_fingerprint(first), secret_fingerprint(second)]
