@@ -129,6 +129,26 @@ class ColdStart:
         return statistics.mean(math.ceil(ms) for ms in self.warm_ms) if self.warm_ms else math.nan
 
 
+def _cap_hook(runtime: LambdaRuntime, cap: CpuCap | None) -> Callable[[], None]:
+    """What the Runtime API proxy calls when the capped phase starts: the runtime process joins the cap."""
+
+    def add_to_cap() -> None:
+        pid = runtime.runtime_pid()
+        if cap is not None and pid is not None:
+            cap.add(pid)
+
+    return add_to_cap
+
+
+def _close(runtime: LambdaRuntime, cap: CpuCap | None) -> None:
+    """Stops the runtime, then removes its cap, even when stopping fails."""
+    try:
+        runtime.close()
+    finally:
+        if cap is not None:
+            cap.close()
+
+
 def run_cold_start(
     runtime: LambdaRuntime,
     event: Any,
@@ -140,13 +160,7 @@ def run_cold_start(
 ) -> ColdStart:
     """Starts the runtime, caps it at `memory_mb`'s CPU share from the end of INIT (None: never), invokes."""
     cap = CpuCap(lambda_cpu_share(memory_mb)) if memory_mb else None
-
-    def cap_the_runtime() -> None:
-        pid = runtime.runtime_pid()
-        if cap is not None and pid is not None:
-            cap.add(pid)
-
-    proxy = RuntimeApiProxy(cap_the_runtime, snap_start=snap_start)
+    proxy = RuntimeApiProxy(_cap_hook(runtime, cap), snap_start=snap_start)
     runtime.runtime_api_proxy = proxy
     if memory_mb:
         runtime.memory_mb = memory_mb
@@ -174,11 +188,7 @@ def run_cold_start(
             restore_to_answer_ms=(answered - restored) * 1000 if restored is not None else None,
         )
     finally:
-        try:
-            runtime.close()
-        finally:
-            if cap is not None:
-                cap.close()
+        _close(runtime, cap)
 
 
 # --- the mint and its references, at each memory size ----------------------------------------------
@@ -358,12 +368,7 @@ def snapstart(stack: LocalStack, size: int | None, rounds: int) -> dict[str, Any
 
 
 def _snapstart_run(runtime: LambdaRuntime, cap: CpuCap | None) -> float:
-    def cap_at_restore() -> None:
-        pid = runtime.runtime_pid()
-        if cap is not None and pid is not None:
-            cap.add(pid)
-
-    proxy = RuntimeApiProxy(snap_start=True, on_restore=cap_at_restore)
+    proxy = RuntimeApiProxy(snap_start=True, on_restore=_cap_hook(runtime, cap))
     runtime.runtime_api_proxy = proxy
     try:
         runtime.start()
@@ -373,11 +378,7 @@ def _snapstart_run(runtime: LambdaRuntime, cap: CpuCap | None) -> float:
             raise RuntimeError(f"SnapStart run failed: {answer.error or answer.payload}\n{runtime.logs()[-2000:]}")
         return (answered - proxy.times.restore_asked) * 1000
     finally:
-        try:
-            runtime.close()
-        finally:
-            if cap is not None:
-                cap.close()
+        _close(runtime, cap)
 
 
 # --- cost ----------------------------------------------------------------------------------------
