@@ -51,12 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.cpu_cap import DEFAULT_PERIOD_US, ONE_VCPU_MB, CpuCap, lambda_cpu_share  # noqa: E402
-from tests.support.fake_kustomer import secret_reply  # noqa: E402
-from tests.support.fake_secrets_extension import FakeSecretsExtension  # noqa: E402
-from tests.support.lambda_runtime import BUILD_DIR, LambdaRuntime  # noqa: E402
-from tests.support.runtime_api_proxy import RuntimeApiProxy  # noqa: E402
-from tests.support.sm_proxy import SecretsManagerProxy  # noqa: E402
+from tools.harness.cpu_cap import DEFAULT_PERIOD_US, ONE_VCPU_MB, CpuCap, lambda_cpu_share  # noqa: E402
+from tools.harness.fake_kustomer import secret_reply  # noqa: E402
+from tools.harness.fake_secrets_extension import FakeSecretsExtension  # noqa: E402
+from tools.harness.lambda_runtime import BUILD_DIR, LambdaRuntime  # noqa: E402
+from tools.harness.runtime_api_proxy import RuntimeApiProxy  # noqa: E402
+from tools.harness.sm_proxy import SecretsManagerProxy  # noqa: E402
 from tools.local_stack import LocalStack, local_stack  # noqa: E402
 
 SUBJECTS_DIR = ROOT / "benchmarks" / "subjects"

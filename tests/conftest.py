@@ -20,11 +20,11 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from tests.support.events import FakeLambdaContext
-from tests.support.fake_kustomer import FakeKustomer
-from tests.support.iam import ADMIN_ENVIRONMENT, RoleCheck, role_credentials
 from tests.support.leaks import LEAK_WATCH
-from tests.support.services import MotoServer
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.fake_kustomer import FakeKustomer
+from tools.harness.iam import ADMIN_ENVIRONMENT, RoleCheck, role_credentials
+from tools.harness.services import MotoServer
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,15 +31,15 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.lambda_runtime import Invocation
-from tests.support.services import free_port
+from tools.harness.lambda_runtime import Invocation
+from tools.harness.loopback import Exchange, LoopbackServer, free_port
 from tools.sam_transform import CloudFormationValues, translated_template
 
 DEV_AUDIENCE = "local-dev-client"
@@ -52,51 +52,27 @@ DEV_MARKER = ("X-Local-Dev-Server", "not-for-production")
 _RSA_ALGORITHMS = ["RS256", "RS384", "RS512"]  # API Gateway's JWT authorizer supports RSA only
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-def _serve(handler: type[BaseHTTPRequestHandler], port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    server = _QuietServer(("127.0.0.1", port), handler)
-    # A short poll interval so that stopping a server takes milliseconds, not half a second.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=handler.__name__)
-    thread.daemon = True
-    thread.start()
-    host, bound = server.server_address[:2]
-    return server, f"http://{host!s}:{bound}"
-
-
-class DevIssuer:
+class DevIssuer(LoopbackServer):
     """A development OIDC issuer: one RSA key, its discovery document and JWKS on loopback, tokens signed with it."""
+
+    name = "dev-issuer"
 
     def __init__(self) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex[:16]
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key()))
-        jwks = json.dumps({"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}).encode()
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/jwks.json":
-                    body = jwks
-                elif self.path == "/.well-known/openid-configuration":
-                    document = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/.well-known/jwks.json"}
-                    body = json.dumps(document).encode()
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server, self.url = _serve(Handler)
+        self._jwks = {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+        super().__init__()
         self.jwks_url = f"{self.url}/.well-known/jwks.json"
+        self.start()
+
+    def handle(self, exchange: Exchange) -> None:
+        if exchange.method == "GET" and exchange.path == "/.well-known/jwks.json":
+            exchange.reply_json(200, self._jwks)
+        elif exchange.method == "GET" and exchange.path == "/.well-known/openid-configuration":
+            exchange.reply_json(200, {"issuer": self.url, "jwks_uri": self.jwks_url})
+        else:
+            exchange.reply_json(404, {"message": "Not Found"})
 
     def access_token(
         self,
@@ -113,10 +89,6 @@ class DevIssuer:
         payload.update(claims)
         payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode(payload, key or self._key, algorithm="RS256", headers={"kid": self.kid})
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _gateway_claim(value: Any) -> str:
@@ -319,8 +291,10 @@ class Integration(Protocol):
     def invoke(self, event: Any, timeout: float | None = None) -> Invocation: ...
 
 
-class LocalApi:
+class LocalApi(LoopbackServer):
     """The gateway: authorizers, CORS, routing, and the built mint in the Lambda runtime behind them."""
+
+    name = "local-api"
 
     def __init__(self, mint: Integration, definition: HttpApiDefinition) -> None:
         self.mint = mint
@@ -331,11 +305,8 @@ class LocalApi:
         self.iam_key = "dev-" + secrets.token_hex(16)
         self._invoke_lock = threading.Lock()  # one container: one invocation at a time
         self.statuses: list[int] = []  # every status answered, in order
-        self._server, self.url = _serve(self._handler_class())
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
+        self.start()
 
     def _iam_context(self, authorization: str | None) -> dict[str, Any] | None:
         """Stands in for SigV4: the IAM context of the local-dev assumed-role session (payload 2.0 shape)."""
@@ -389,7 +360,7 @@ class LocalApi:
                 event["isBase64Encoded"] = True
         return event
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Answer:
+    def answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Answer:
         status, answer_headers, answer = self._handle(method, target, headers, body)
         self.statuses.append(status)
         return status, answer_headers, answer
@@ -437,69 +408,38 @@ class LocalApi:
         raw = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode("utf-8")
         return int(answer["statusCode"]), {**(answer.get("headers") or {}), **cors_headers}, raw
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                status, answer_headers, answer = api.handle(self.command, self.path, headers, body)
-                self.send_response(status)
-                for name, value in {**answer_headers, DEV_MARKER[0]: DEV_MARKER[1]}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _any  # noqa: N815 (http.server's names)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
+    def handle(self, exchange: Exchange) -> None:
+        headers = {name.lower(): value for name, value in exchange.headers.items()}
+        status, answer_headers, answer = self.answer(exchange.method, exchange.target, headers, exchange.body)
+        exchange.reply(status, answer, {**answer_headers, DEV_MARKER[0]: DEV_MARKER[1]})
 
 
-class StaticSite:
+class StaticSite(LoopbackServer):
     """Serves examples/web/ as a separate origin, with /config.js pointing at the local API."""
 
-    def __init__(self, root: Any, config_js: str, port: int = 0) -> None:
-        site_root = root
-        config = config_js.encode()
+    name = "static-site"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                if path == "/config.js":
-                    body, kind = config, "text/javascript"
-                else:
-                    name = "index.html" if path in ("/", "") else path.lstrip("/")
-                    file = (site_root / name).resolve()
-                    if site_root.resolve() not in file.parents or not file.is_file():
-                        self.send_error(404)
-                        return
-                    body = file.read_bytes()
-                    kind = {"html": "text/html", "js": "text/javascript", "css": "text/css"}.get(
-                        file.suffix.lstrip("."), "application/octet-stream"
-                    )
-                self.send_response(200)
-                self.send_header("Content-Type", f"{kind}; charset=utf-8")
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def __init__(self, root: Path, config_js: str, port: int = 0) -> None:
+        self._root = root.resolve()
+        self._config = config_js.encode()
+        super().__init__(port)
+        self.start()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server, self.url = _serve(Handler, port)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def handle(self, exchange: Exchange) -> None:
+        path = exchange.path
+        if path == "/config.js":
+            body, kind = self._config, "text/javascript"
+        else:
+            name = "index.html" if path in ("/", "") else path.lstrip("/")
+            file = (self._root / name).resolve()
+            if self._root not in file.parents or not file.is_file():
+                exchange.reply(404, b"Not Found", {"Content-Type": "text/plain"})
+                return
+            body = file.read_bytes()
+            kind = {"html": "text/html", "js": "text/javascript", "css": "text/css"}.get(
+                file.suffix.lstrip("."), "application/octet-stream"
+            )
+        exchange.reply(200, body, {"Content-Type": f"{kind}; charset=utf-8", "Cache-Control": "no-store"})
 
 
 @dataclass
@@ -523,7 +463,7 @@ def gateway_parameters(issuer_url: str, site_origin: str, authorization_scopes: 
 
 
 @contextmanager
-def serve_stack(stack: Any, *, site_root: Any, site_port: int = 0, authorization_scopes: str = "") -> Iterator[Served]:
+def serve_stack(stack: Any, *, site_root: Path, site_port: int = 0, authorization_scopes: str = "") -> Iterator[Served]:
     """Issuer, gateway and site around an already running local stack (tools.local_stack)."""
     with ExitStack() as running:
         issuer = DevIssuer()

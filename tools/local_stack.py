@@ -22,11 +22,11 @@ if str(ROOT) not in sys.path:
 
 import boto3  # noqa: E402
 
-from tests.support.fake_kustomer import FakeKustomer, secret_reply  # noqa: E402
-from tests.support.iam import ADMIN_ENVIRONMENT, RoleCheck  # noqa: E402
-from tests.support.lambda_runtime import LambdaRuntime  # noqa: E402
-from tests.support.services import MotoServer  # noqa: E402
-from tests.support.sm_proxy import SecretsManagerProxy  # noqa: E402
+from tools.harness.fake_kustomer import FakeKustomer, secret_reply  # noqa: E402
+from tools.harness.iam import ADMIN_ENVIRONMENT, RoleCheck  # noqa: E402
+from tools.harness.lambda_runtime import LambdaRuntime  # noqa: E402
+from tools.harness.services import MotoServer  # noqa: E402
+from tools.harness.sm_proxy import SecretsManagerProxy  # noqa: E402
 
 # This process is the account's admin; the functions get their roles' credentials.
 LOCAL_AWS_ENVIRONMENT = {

@@ -19,11 +19,11 @@ from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
 from tests.conftest import MintContainer
 from tests.support.events import http_api_event
-from tests.support.fake_kustomer import FakeKustomer, secret_reply
-from tests.support.iam import role_client
 from tests.support.leaks import LEAK_WATCH
-from tests.support.rotation import SecretsManagerRotation, in_process
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.fake_kustomer import FakeKustomer, secret_reply
+from tools.harness.iam import role_client
+from tools.harness.rotation import SecretsManagerRotation, in_process
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 BUDGET = SECRETS_MANAGER_RESERVE_SECONDS + 10
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.template import load_template
+from tools.harness.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

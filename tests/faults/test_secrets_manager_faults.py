@@ -26,10 +26,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError
 from tests.conftest import MintContainer, metric_total
 from tests.support.events import FakeLambdaContext, http_api_event
-from tests.support.fake_kustomer import FakeKustomer, secret_reply
-from tests.support.rotation import SecretsManagerRotation, in_process
 from tests.support.secret_versions import Labels, SecretVersions, state
-from tests.support.sm_proxy import FAULTS, FORWARDED, HANG, SecretsManagerProxy
+from tools.harness.fake_kustomer import FakeKustomer, secret_reply
+from tools.harness.rotation import SecretsManagerRotation, in_process
+from tools.harness.sm_proxy import FAULTS, FORWARDED, HANG, SecretsManagerProxy
 
 ALL_FAULTS = [*sorted(FAULTS), HANG]
 # What the refresher's client (secrets_store.default_client: standard mode, 3 attempts) retries.

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.conftest import load_function
 from tests.support.events import BACKEND_ROLE_ARN, FakeLambdaContext, http_api_event
 from tests.support.leaks import LEAK_WATCH
-from tests.support.services import MotoServer
+from tools.harness.services import MotoServer
 
 CONTRACT_ERRORS = {
     400: "invalid_request",

@@ -42,12 +42,12 @@ from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
-from tests.support.fake_kustomer import HTML_PAGE, FakeKustomer, Reply
-from tests.support.iam import role_client
 from tests.support.leaks import LEAK_WATCH
-from tests.support.rotation import SecretsManagerRotation, in_process
 from tests.support.secret_versions import SecretVersions, Snapshot, fingerprint
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.fake_kustomer import HTML_PAGE, FakeKustomer, Reply
+from tools.harness.iam import role_client
+from tools.harness.rotation import SecretsManagerRotation, in_process
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 FUZZ_SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 BUDGET = SECRETS_MANAGER_RESERVE_SECONDS + 5

@@ -1,7 +1,7 @@
 """Least privilege, proved both ways: every Secrets Manager grant of a role is used, and each one is needed.
 
 One flow exercises both functions the way the stack does: a scheduled refresh, a rotation
-(Secrets Manager's side played by tests.support.rotation), then a token minted. Every call
+(Secrets Manager's side played by tools.harness.rotation), then a token minted. Every call
 goes through the role check in front of the local Secrets Manager, signed as the function's
 role from template.yaml. Run as it is, nothing is denied and the calls cover every grant;
 run with one grant removed from a copy of the template, the flow fails on exactly that
@@ -21,11 +21,11 @@ from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
 from tests.conftest import MintContainer
 from tests.support.events import http_api_event
-from tests.support.fake_kustomer import FakeKustomer, secret_reply
-from tests.support.iam import role_client, secret_grants, without_action
-from tests.support.rotation import SecretsManagerRotation, in_process
-from tests.support.sm_proxy import SecretsManagerProxy
-from tests.support.template import load_template
+from tools.harness.fake_kustomer import FakeKustomer, secret_reply
+from tools.harness.iam import role_client, secret_grants, without_action
+from tools.harness.rotation import SecretsManagerRotation, in_process
+from tools.harness.sm_proxy import SecretsManagerProxy
+from tools.harness.template import load_template
 
 BUDGET = SECRETS_MANAGER_RESERVE_SECONDS + 5
 GRANTS = secret_grants(load_template())

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.lambda_runtime import Invocation
+from tools.harness.lambda_runtime import Invocation
 from tools.local_api import (
     DEV_AUDIENCE,
     LOCAL_DEV_CALLER_ARN,
@@ -71,7 +71,7 @@ def scoped_gateway(issuer: DevIssuer) -> Iterator[tuple[LocalApi, RecordingFunct
 
 def _post_token(api: LocalApi, authorization: str | None) -> tuple[int, dict[str, str], bytes]:
     headers = {"origin": SITE} if authorization is None else {"origin": SITE, "authorization": authorization}
-    return api.handle("POST", "/token", headers, b"")
+    return api.answer("POST", "/token", headers, b"")
 
 
 def test_routes_authorizers_and_cors_are_those_of_the_translated_template(issuer: DevIssuer) -> None:
@@ -214,7 +214,7 @@ def test_server_token_hands_on_the_local_dev_assumed_role_session(gateway: tuple
     # Given the key of this run standing in for SigV4
     headers = {"authorization": f"LocalDevIam {api.iam_key}", "content-type": "application/json"}
     # When a back end calls /server/token
-    status, _, _ = api.handle("POST", "/server/token", headers, b'{"externalId": "crm-42"}')
+    status, _, _ = api.answer("POST", "/server/token", headers, b'{"externalId": "crm-42"}')
     # Then the function sees an IAM caller whose role is the one ServerTokenCallers allows locally
     assert status == 200
     iam = function.events[0]["requestContext"]["authorizer"]["iam"]
@@ -231,7 +231,7 @@ def test_server_token_without_the_key_is_forbidden_and_a_jwt_does_not_help(
 ) -> None:
     api, function = gateway
     for authorization in ("LocalDevIam wrong", f"Bearer {issuer.access_token(VISITOR)}"):
-        status, _, body = api.handle("POST", "/server/token", {"authorization": authorization}, b"{}")
+        status, _, body = api.answer("POST", "/server/token", {"authorization": authorization}, b"{}")
         assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
     assert function.events == []
 
@@ -239,19 +239,19 @@ def test_server_token_without_the_key_is_forbidden_and_a_jwt_does_not_help(
 def test_preflight_answers_only_the_configured_origin(gateway: tuple[LocalApi, RecordingFunction]) -> None:
     api, _ = gateway
     asking = {"access-control-request-method": "POST", "access-control-request-headers": "authorization"}
-    status, headers, _ = api.handle("OPTIONS", "/token", {"origin": SITE, **asking}, b"")
+    status, headers, _ = api.answer("OPTIONS", "/token", {"origin": SITE, **asking}, b"")
     assert status == 204
     assert headers["Access-Control-Allow-Origin"] == SITE
     assert headers["Access-Control-Allow-Methods"] == "POST,OPTIONS"
     assert headers["Access-Control-Allow-Headers"] == "authorization,content-type"
     assert headers["Access-Control-Max-Age"] == "600"
-    _, foreign, _ = api.handle("OPTIONS", "/token", {"origin": "https://evil.example.com", **asking}, b"")
+    _, foreign, _ = api.answer("OPTIONS", "/token", {"origin": "https://evil.example.com", **asking}, b"")
     assert "Access-Control-Allow-Origin" not in foreign
 
 
 def test_routes_the_template_does_not_define_are_the_gateways_404(gateway: tuple[LocalApi, RecordingFunction]) -> None:
     api, function = gateway
     for method, path in (("GET", "/token"), ("POST", "/tokens"), ("POST", "/")):
-        status, _, body = api.handle(method, path, {}, b"")
+        status, _, body = api.answer(method, path, {}, b"")
         assert (status, json.loads(body)) == (404, {"message": "Not Found"})
     assert function.events == []

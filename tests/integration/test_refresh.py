@@ -15,7 +15,7 @@ from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher, version_token
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
-from tests.support.fake_kustomer import (
+from tools.harness.fake_kustomer import (
     HTML_PAGE,
     POD_MISMATCH_TITLE,
     FakeKustomer,
@@ -24,9 +24,9 @@ from tests.support.fake_kustomer import (
     json_reply,
     secret_reply,
 )
-from tests.support.iam import role_client
-from tests.support.rotation import RotationRun, SecretsManagerRotation, in_process
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.iam import role_client
+from tools.harness.rotation import RotationRun, SecretsManagerRotation, in_process
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 BUDGET_SECONDS = 5.0
 _names = itertools.count(1)

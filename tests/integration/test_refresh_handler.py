@@ -11,8 +11,8 @@ from kustomer_token.errors import ConfigurationError
 from kustomer_token.refresh import RefreshError
 from tests.conftest import metric_total
 from tests.support.events import FakeLambdaContext
-from tests.support.fake_kustomer import FakeKustomer, error_reply, secret_reply
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.fake_kustomer import FakeKustomer, error_reply, secret_reply
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 
 @pytest.fixture

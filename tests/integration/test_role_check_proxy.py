@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.iam import role_client
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.iam import role_client
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import MintContainer, metric_total
 from tests.support.events import http_api_event
-from tests.support.fake_secrets_extension import FakeSecretsExtension
-from tests.support.services import free_port
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.fake_secrets_extension import FakeSecretsExtension
+from tools.harness.services import free_port
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 VISITOR = {"sub": "user-1"}
 

@@ -1,6 +1,6 @@
 """The local Secrets Manager behaves as the AWS API Reference says where the refresher depends on it.
 
-Each case is one correction of tests.support.secrets_manager_behaviour (the docstring there
+Each case is one correction of tools.harness.secrets_manager_behaviour (the docstring there
 quotes the reference); moto 5.2 alone fails each of them.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.secrets_manager_behaviour import PREVIOUS_ROTATION_INCOMPLETE
+from tools.harness.secrets_manager_behaviour import PREVIOUS_ROTATION_INCOMPLETE
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:NotRunByMoto"
 TOKEN, OTHER_TOKEN = "a" * 32, "b" * 32

@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import MintContainer, metric_total
 from tests.support.events import http_api_event
-from tests.support.services import MotoServer, free_port
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.services import MotoServer, free_port
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 VISITOR = {"sub": "user-1"}
 

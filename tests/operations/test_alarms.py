@@ -21,7 +21,7 @@ from tests.support.cloudwatch import (
     log_group_writers,
 )
 from tests.support.observed_run import Observations
-from tests.support.template import load_template
+from tools.harness.template import load_template
 
 ALARMS = sorted(name for name, spec in load_template()["Resources"].items() if spec["Type"] == "AWS::CloudWatch::Alarm")
 # The alarms on what visitors feel (issue 16); the refresher's three came before and keep fixed thresholds.

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.cloudwatch import BUILT_IN_FIELDS, Deployed, flattened_keys, log_group_writers, query_names
 from tests.support.observed_run import Observations
-from tests.support.template import load_template
+from tools.harness.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "operations.md"

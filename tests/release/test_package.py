@@ -23,8 +23,8 @@ import boto3
 import pytest
 
 from tests.release.project import ROOT, project_version
-from tests.support.services import MotoServer
-from tests.support.template import load_template
+from tools.harness.services import MotoServer
+from tools.harness.template import load_template
 
 BUCKET = "kustomer-chat-token-releases"
 PREFIX = f"kustomer-chat-token/{project_version()}"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.release.project import REQUIRED_PARAMETERS
-from tests.support.iam import RoleCheck, UnsupportedPolicy
-from tests.support.template import load_template
+from tools.harness.iam import RoleCheck, UnsupportedPolicy
+from tools.harness.template import load_template
 from tools.sam_transform import CloudFormationValues, translated_template
 
 BOUNDARY = "arn:aws:iam::123456789012:policy/boundaries/OrgBoundary"

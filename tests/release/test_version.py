@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.release.project import REQUIRED_PARAMETERS, ROOT, project_version
-from tests.support.template import load_template
+from tools.harness.template import load_template
 from tools.sam_transform import translated_template
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")

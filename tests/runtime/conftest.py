@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.fake_kustomer import FakeKustomer
-from tests.support.lambda_runtime import LambdaRuntime
 from tests.support.leaks import LEAK_WATCH
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.fake_kustomer import FakeKustomer
+from tools.harness.lambda_runtime import LambdaRuntime
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 _names = itertools.count(1)
 

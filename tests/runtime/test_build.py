@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from tests.support.lambda_runtime import BUILD_DIR
-from tests.support.template import load_template
+from tools.harness.lambda_runtime import BUILD_DIR
+from tools.harness.template import load_template
 
 ELF_MAGIC = b"\x7fELF"
 EM_AARCH64 = 0xB7

@@ -12,9 +12,9 @@ import pytest
 
 from tests.runtime.conftest import LocalStack
 from tests.runtime.event_cases import EVENT_CASES, MINT, REFRESH
-from tests.support.fake_kustomer import FakeKustomer, secret_reply
-from tests.support.lambda_runtime import LambdaRuntime
 from tests.support.leaks import LEAK_WATCH
+from tools.harness.fake_kustomer import FakeKustomer, secret_reply
+from tools.harness.lambda_runtime import LambdaRuntime
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -2,7 +2,7 @@
 
 The refresher runs built, in the real Lambda runtime, under RefreshSecretFunctionRole (every
 call goes through the role check). Secrets Manager's side of the rotation is played by
-tests.support.rotation on moto corrected by tests.support.secrets_manager_behaviour: the
+tools.harness.rotation on moto corrected by tools.harness.secrets_manager_behaviour: the
 AWSPENDING version without a value that RotateSecret makes first, and the refusal that
 reattempts an incomplete rotation with its own token.
 """
@@ -14,11 +14,11 @@ from collections.abc import Callable
 import pytest
 
 from tests.runtime.conftest import LocalStack
-from tests.support.fake_kustomer import FakeKustomer, secret_reply
-from tests.support.lambda_runtime import LambdaRuntime
-from tests.support.rotation import STEPS, SecretsManagerRotation
-from tests.support.secrets_manager_behaviour import PREVIOUS_ROTATION_INCOMPLETE
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.fake_kustomer import FakeKustomer, secret_reply
+from tools.harness.lambda_runtime import LambdaRuntime
+from tools.harness.rotation import STEPS, SecretsManagerRotation
+from tools.harness.secrets_manager_behaviour import PREVIOUS_ROTATION_INCOMPLETE
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 
 def _stages(stack: LocalStack) -> dict[str, list[str]]:

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.runtime.conftest import LocalStack
-from tests.support.fake_kustomer import FakeKustomer, secret_reply
-from tests.support.iam import secret_grants
-from tests.support.lambda_runtime import LambdaRuntime
 from tests.support.leaks import LEAK_WATCH
-from tests.support.rotation import SecretsManagerRotation
-from tests.support.sm_proxy import SecretsManagerProxy
-from tests.support.template import load_template
+from tools.harness.fake_kustomer import FakeKustomer, secret_reply
+from tools.harness.iam import secret_grants
+from tools.harness.lambda_runtime import LambdaRuntime
+from tools.harness.rotation import SecretsManagerRotation
+from tools.harness.sm_proxy import SecretsManagerProxy
+from tools.harness.template import load_template
 
 MINT_EVENT = json.loads(
     (Path(__file__).resolve().parents[2] / "events" / "mint-token-external-id.json").read_text(encoding="utf-8")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cpu_cap import CpuCap, lambda_cpu_share
-from tests.support.lambda_runtime import LambdaRuntime
-from tests.support.runtime_api_proxy import RuntimeApiProxy
+from tools.harness.cpu_cap import CpuCap, lambda_cpu_share
+from tools.harness.lambda_runtime import LambdaRuntime
+from tools.harness.runtime_api_proxy import RuntimeApiProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = json.loads((ROOT / "events" / "mint-token-external-id.json").read_text(encoding="utf-8"))

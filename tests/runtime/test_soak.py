@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.runtime.conftest import LocalStack
-from tests.support.lambda_runtime import LambdaRuntime
+from tools.harness.lambda_runtime import LambdaRuntime
 
 INVOCATIONS = int(os.environ.get("SOAK_INVOCATIONS", "10000"))
 WINDOW = min(1000, INVOCATIONS // 5)

@@ -22,10 +22,10 @@ from kustomer_token.settings import MintSettings
 from kustomer_token.signing_secret import SigningSecretCache
 from tests.conftest import HttpAnswer, MintContainer
 from tests.support.events import BACKEND_ROLE_ARN, FakeLambdaContext, http_api_event
-from tests.support.fake_kustomer import FakeKustomer, error_reply, secret_reply
-from tests.support.iam import RoleCheck
-from tests.support.rotation import SecretsManagerRotation, in_process
-from tests.support.sm_proxy import SecretsManagerProxy
+from tools.harness.fake_kustomer import FakeKustomer, error_reply, secret_reply
+from tools.harness.iam import RoleCheck
+from tools.harness.rotation import SecretsManagerRotation, in_process
+from tools.harness.sm_proxy import SecretsManagerProxy
 
 VISITOR = {"sub": "user-1", "email": "ann@example.com", "email_verified": "true", "iss": "https://idp.example.com"}
 UNVERIFIED = {**VISITOR, "email_verified": "false"}

@@ -3,48 +3,43 @@
 from __future__ import annotations
 
 import base64
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from kustomer_token.signing_secret import ExtensionReader
+from tools.harness.loopback import Exchange, LoopbackServer
 
 
-class _Extension:
-    def __init__(self, answer: dict[str, Any]) -> None:
+class _Extension(LoopbackServer):
+    """Answers every read with one document, or holds it unanswered (`hang`)."""
+
+    def __init__(self, answer: dict[str, Any], *, hang: bool = False) -> None:
+        self.answer = answer
+        self.hang = hang
         self.headers: list[str | None] = []
-        recorded = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                recorded.headers.append(self.headers.get("X-Aws-Parameters-Secrets-Token"))
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
+    def handle(self, exchange: Exchange) -> None:
+        self.headers.append(exchange.header("X-Aws-Parameters-Secrets-Token"))
+        if self.hang:
+            exchange.hold(self, 30)
+        else:
+            exchange.reply_json(200, self.answer)
 
 
 @pytest.fixture
 def binary_extension() -> Iterator[_Extension]:
-    extension = _Extension({"SecretBinary": base64.b64encode(b"\x00binary secret").decode()})
-    yield extension
-    extension.server.shutdown()
-    extension.server.server_close()
+    with _Extension({"SecretBinary": base64.b64encode(b"\x00binary secret").decode()}) as extension:
+        yield extension
+
+
+def test_an_extension_that_does_not_answer_fails_the_read_after_the_timeout() -> None:
+    # Without a bound the invocation would hang until Lambda's own timeout: the cache falls back instead.
+    with _Extension({}, hang=True) as extension, pytest.raises(TimeoutError):
+        ExtensionReader(extension.port, timeout_seconds=0.2).read("secret-id")
+    assert len(extension.headers) == 1
 
 
 def test_a_binary_secret_is_decoded(binary_extension: _Extension) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.iam import (
+from tools.harness.iam import (
     ADMIN_ACCESS_KEY_ID,
     Caller,
     RoleCheck,
@@ -19,7 +19,7 @@ from tests.support.iam import (
     role_arn,
     without_action,
 )
-from tests.support.template import load_template
+from tools.harness.template import load_template
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
 SIGNING = SECRET_ARN + "kct/SigningSecret-AbCdEf"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.leaks import LEAK_WATCH
-from tests.support.template import load_template
+from tools.harness.template import load_template
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ApiKeySecret-AbCdEf"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.template import load_template
+from tools.harness.template import load_template
 from tools.sam_transform import CloudFormationValues, translated_template
 
 PARAMETERS = {

@@ -94,10 +94,11 @@ class SecretsManagerReader:
 class ExtensionReader:
     """Reads through the AWS Parameters and Secrets Lambda Extension on localhost: no boto3 at all."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, timeout_seconds: float = 3.0) -> None:
         import urllib.request
 
         self._port = port
+        self._timeout_seconds = timeout_seconds
         self._urlopen = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
         self._request = urllib.request.Request
 
@@ -112,7 +113,7 @@ class ExtensionReader:
             f"http://127.0.0.1:{self._port}/secretsmanager/get?{query}",
             headers={"X-Aws-Parameters-Secrets-Token": os.environ.get("AWS_SESSION_TOKEN", "")},
         )
-        with self._urlopen(request, timeout=3) as response:
+        with self._urlopen(request, timeout=self._timeout_seconds) as response:
             answer: dict[str, Any] = json.loads(response.read())
         if "SecretString" in answer:
             return str(answer["SecretString"])

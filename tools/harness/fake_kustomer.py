@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tools.harness.loopback import Exchange, LoopbackServer
 
 SETTINGS_PATH = "/v1/auth/customer/settings"
 
@@ -57,7 +58,9 @@ class SeenRequest:
     headers: dict[str, str] = field(repr=False)
 
 
-class FakeKustomer:
+class FakeKustomer(LoopbackServer):
+    name = "fake-kustomer"
+
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self.requests: list[SeenRequest] = []
@@ -66,24 +69,7 @@ class FakeKustomer:
         self._replies: list[Reply] = []
         self._default: Reply = error_reply(500, "no reply scripted")
         self._lock = threading.Lock()
-        self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kustomer", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeKustomer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def answer(self, *replies: Reply, then: Reply | None = None) -> None:
         """Answer the next requests with these replies, in order, and all later ones with `then`."""
@@ -101,44 +87,22 @@ class FakeKustomer:
         with self._lock:
             return self._replies.pop(0) if self._replies else self._default
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+    def handle(self, exchange: Exchange) -> None:
+        self.requests.append(SeenRequest(exchange.method, exchange.target, dict(exchange.headers.items())))
+        if exchange.method != "GET" or exchange.target != SETTINGS_PATH:
+            self._send(exchange, error_reply(404, "Not Found"))
+        elif exchange.header("Authorization") != f"Bearer {self.api_key}":
+            self._send(exchange, error_reply(401, "Unauthorized"))
+        else:
+            reply = self._next_reply()
+            with self._lock:
+                self.served.append(reply)
+            self._send(exchange, reply)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: without this, Nagle's algorithm and the client's
-            # delayed ACK hold the body back ~40 ms on every answer.
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:
-                fake.requests.append(SeenRequest("GET", self.path, dict(self.headers.items())))
-                if self.path != SETTINGS_PATH:
-                    self._send(error_reply(404, "Not Found"))
-                elif self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                    self._send(error_reply(401, "Unauthorized"))
-                else:
-                    reply = fake._next_reply()
-                    with fake._lock:
-                        fake.served.append(reply)
-                    self._send(reply)
-
-            def _send(self, reply: Reply) -> None:
-                if reply.hang:
-                    fake._release.wait(120)
-                    return
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body[: len(reply.body) // 2] if reply.cut_off else reply.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True  # the client stopped reading (a capped or refused answer): its right
-                if reply.cut_off:
-                    self.close_connection = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # quiet: tests read self.requests instead
-
-        return Handler
+    def _send(self, exchange: Exchange, reply: Reply) -> None:
+        if reply.hang:
+            exchange.hold(self, 120)
+        else:
+            exchange.reply(
+                reply.status, reply.body, reply.headers, send_bytes=len(reply.body) // 2 if reply.cut_off else None
+            )

@@ -27,10 +27,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.support.iam import function_role, role_credentials
-from tests.support.runtime_api_proxy import RuntimeApiProxy
-from tests.support.services import free_port
-from tests.support.template import function_settings, load_template
+from tools.harness.iam import function_role, role_credentials
+from tools.harness.loopback import free_port
+from tools.harness.runtime_api_proxy import RuntimeApiProxy
+from tools.harness.template import function_settings, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / ".aws-sam" / "build"
@@ -145,7 +145,8 @@ class LambdaRuntime:
         runtime_api_port = free_port()
         bootstrap = [str(RUNTIME_PYTHON), "-m", "awslambdaric", self.handler]
         if self.runtime_api_proxy is not None:
-            self.runtime_api_proxy.start(runtime_api_port)
+            self.runtime_api_proxy.upstream_port = runtime_api_port
+            self.runtime_api_proxy.start()
             # env execs the runtime, so the emulator's child is still the Python process itself.
             bootstrap = ["/usr/bin/env", f"AWS_LAMBDA_RUNTIME_API={self.runtime_api_proxy.address}", *bootstrap]
         command = [

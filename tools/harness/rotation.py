@@ -21,8 +21,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tests.support.lambda_runtime import Invocation
-from tests.support.secrets_manager_behaviour import PENDING, PREVIOUS_ROTATION_INCOMPLETE
+from tools.harness.lambda_runtime import Invocation
+from tools.harness.secrets_manager_behaviour import PENDING, PREVIOUS_ROTATION_INCOMPLETE
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 ROTATION_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:RefreshSecretFunction"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,11 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from tools.harness.loopback import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 # moto's server with the corrections of secrets_manager_behaviour applied first.
-_SERVE = "import tests.support.secrets_manager_behaviour as aws; aws.apply(); import moto.server; moto.server.main()"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_SERVE = "import tools.harness.secrets_manager_behaviour as aws; aws.apply(); import moto.server; moto.server.main()"
 
 
 class MotoServer:

@@ -36,7 +36,7 @@ AWS Secrets Manager API Reference:
 Not emulated: Secrets Manager invoking the rotation function (asynchronously, after
 RotateSecret answers) and reattempting an incomplete rotation. moto cannot run our
 function: it answers ResourceNotFoundException for it after making the AWSPENDING
-version, and tests.support.rotation plays that part instead.
+version, and tools.harness.rotation plays that part instead.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.template import ACCOUNT_ID, REGION, TemplateResolver, load_template
+from tools.harness.template import ACCOUNT_ID, REGION, TemplateResolver, load_template
 
 # The key the test process and the operator's tools use: allowed everything, as an account admin.
 ADMIN_ACCESS_KEY_ID = "AKIALOCALADMIN000000"

@@ -27,12 +27,12 @@ import threading
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.support.iam import ADMIN_ACCESS_KEY_ID, RoleCheck, UnknownCaller, UnsupportedPolicy
-from tests.support.template import ACCOUNT_ID, REGION
+from tools.harness.iam import ADMIN_ACCESS_KEY_ID, RoleCheck, UnknownCaller, UnsupportedPolicy
+from tools.harness.loopback import Exchange, LoopbackServer
+from tools.harness.template import ACCOUNT_ID, REGION
 
 # The faults Secrets Manager can answer with, as (HTTP status, AWS error code, message).
 FAULTS: dict[str, tuple[int, str, str]] = {
@@ -122,7 +122,9 @@ class RoleDecision:
     allowed: bool
 
 
-class SecretsManagerProxy:
+class SecretsManagerProxy(LoopbackServer):
+    name = "sm-proxy"
+
     def __init__(self, upstream_url: str, role_check: RoleCheck | None = None) -> None:
         upstream = urlsplit(upstream_url)
         self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 80)
@@ -135,24 +137,7 @@ class SecretsManagerProxy:
         self._lock = threading.Lock()
         self.role_check = role_check
         self._rules: list[_FaultRule] = []
-        self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sm-proxy", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> SecretsManagerProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def fail_with(self, fault: str) -> None:
         """Answer every request with this fault (a key of FAULTS, or "timeout" to hang)."""
@@ -170,13 +155,13 @@ class SecretsManagerProxy:
         if call is not None and call < 1:
             raise ValueError("call counts from 1")
         with self._lock:
-            self._release.clear()
+            self.released.clear()
             self._rules.append(_FaultRule(fault, operation, call, after_forwarding))
 
     def heal(self) -> None:
         with self._lock:
             self._rules.clear()
-        self._release.set()
+        self.released.set()
 
     def count(self, operation: str) -> int:
         with self._lock:
@@ -307,70 +292,43 @@ class SecretsManagerProxy:
             self.decisions.append(RoleDecision(caller.role, action, resource, decision.allowed))
         return None if decision.allowed else (400, "AccessDeniedException", decision.message)
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
+    def handle(self, exchange: Exchange) -> None:
+        body = exchange.body
+        operation = (exchange.header("X-Amz-Target") or "unknown").rsplit(".", 1)[-1]
+        with self._lock:
+            self.calls[operation] += 1
+        authorization = exchange.header("Authorization") or ""
+        role = self._role(authorization)
+        refusal = self._refusal(authorization, operation, body)
+        if refusal is not None:
+            self._record(operation, role, DENIED, False, body)
+            _send_error(exchange, *refusal)
+            return
+        rule = self._fault_for(operation)
+        if rule is None:
+            self._record(operation, role, FORWARDED, True, body)
+            exchange.reply(*self._forward(exchange))
+            return
+        if rule.after_forwarding:
+            self._forward(exchange)  # Secrets Manager acts on it; its answer is lost
+        self._record(operation, role, rule.fault, rule.after_forwarding, body)
+        if rule.fault == HANG:
+            exchange.hold(self, 60)
+        else:
+            _send_error(exchange, *FAULTS[rule.fault])
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: without this, Nagle's algorithm and the client's
-            # delayed ACK hold the body back ~40 ms on every answer.
-            disable_nagle_algorithm = True
+    def _forward(self, exchange: Exchange) -> tuple[int, bytes, list[tuple[str, str]]]:
+        upstream = http.client.HTTPConnection(*self._upstream, timeout=30)
+        try:
+            headers = {k: v for k, v in exchange.headers.items() if k.lower() != "host"}
+            upstream.request("POST", exchange.target, body=exchange.body, headers=headers)
+            answer = upstream.getresponse()
+            return answer.status, answer.read(), answer.getheaders()
+        finally:
+            upstream.close()
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                operation = (self.headers.get("X-Amz-Target") or "unknown").rsplit(".", 1)[-1]
-                with proxy._lock:
-                    proxy.calls[operation] += 1
-                authorization = self.headers.get("Authorization") or ""
-                role = proxy._role(authorization)
-                refusal = proxy._refusal(authorization, operation, body)
-                if refusal is not None:
-                    proxy._record(operation, role, DENIED, False, body)
-                    self._send_error(*refusal)
-                    return
-                rule = proxy._fault_for(operation)
-                if rule is None:
-                    proxy._record(operation, role, FORWARDED, True, body)
-                    self._send(*self._forward(body))
-                    return
-                if rule.after_forwarding:
-                    self._forward(body)  # Secrets Manager acts on it; its answer is lost
-                proxy._record(operation, role, rule.fault, rule.after_forwarding, body)
-                if rule.fault == HANG:
-                    proxy._release.wait(60)
-                    self.close_connection = True
-                    return
-                self._send_error(*FAULTS[rule.fault])
 
-            def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-                upstream = http.client.HTTPConnection(*proxy._upstream, timeout=30)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    upstream.request("POST", self.path, body=body, headers=headers)
-                    answer = upstream.getresponse()
-                    return answer.status, answer.getheaders(), answer.read()
-                finally:
-                    upstream.close()
-
-            def _send(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _send_error(self, status: int, code: str, message: str) -> None:
-                payload = json.dumps({"__type": code, "message": message}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("x-amzn-ErrorType", code)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
+def _send_error(exchange: Exchange, status: int, code: str, message: str) -> None:
+    """An AWS JSON-protocol error, as Secrets Manager (or IAM in front of it) answers."""
+    payload = json.dumps({"__type": code, "message": message}).encode()
+    exchange.reply(status, payload, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code})
