@@ -122,7 +122,7 @@ format: $(VENV)/.installed ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff format $(SOURCES)
 
 .PHONY: typecheck
-typecheck: $(VENV)/.installed ## mypy, strict on the shared package and the functions
+typecheck: $(VENV)/.installed ## mypy, strict on the shared package, the functions and the local harness
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy functions/refresh/app.py  # each function is its own "app" module
 

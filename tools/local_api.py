@@ -40,7 +40,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tools.harness.lambda_runtime import Invocation
 from tools.harness.loopback import Exchange, LoopbackServer, free_port
-from tools.sam_transform import CloudFormationValues, translated_template
+from tools.harness.template import CloudFormationValues
+from tools.sam_transform import translated_template
 
 DEV_AUDIENCE = "local-dev-client"
 # The IAM caller of /server/token locally: a made-up local-dev role, allowed by the local mint only.

@@ -9,8 +9,8 @@ import pytest
 
 from tests.release.project import REQUIRED_PARAMETERS
 from tools.harness.iam import RoleCheck, UnsupportedPolicy
-from tools.harness.template import load_template
-from tools.sam_transform import CloudFormationValues, translated_template
+from tools.harness.template import CloudFormationValues, load_template
+from tools.sam_transform import translated_template
 
 BOUNDARY = "arn:aws:iam::123456789012:policy/boundaries/OrgBoundary"
 PATTERN = re.compile(load_template()["Parameters"]["PermissionsBoundaryArn"]["AllowedPattern"])

@@ -3,7 +3,7 @@ metric filters, and the fields Logs Insights queries name; and what AWS services
 
 Resources stay symbolic: `!Ref X` becomes "<Ref X>" and `!GetAtt X.Y` "<GetAtt X.Y>", so a test
 can tell which resource a dimension names; parameters and pseudo parameters are evaluated as
-CloudFormation would (tools.sam_transform.CloudFormationValues).
+CloudFormation would (tools.harness.template.CloudFormationValues).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tools.sam_transform import CloudFormationValues, translated_template
+from tools.harness.template import CloudFormationValues
+from tools.sam_transform import translated_template
 
 PARAMETERS = {
     "KustomerOrg": "example-shop",

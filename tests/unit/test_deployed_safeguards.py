@@ -9,7 +9,8 @@ import pytest
 
 from kustomer_token.errors import ConfigurationError
 from kustomer_token.settings import MintSettings, RefreshSettings
-from tools.sam_transform import CloudFormationValues, translated_template
+from tools.harness.template import CloudFormationValues
+from tools.sam_transform import translated_template
 
 PARAMETERS = {
     "KustomerOrg": "example-shop",

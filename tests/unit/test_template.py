@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tools.harness.template import load_template
-from tools.sam_transform import CloudFormationValues, translated_template
+from tools.harness.template import CloudFormationValues, load_template
+from tools.sam_transform import translated_template
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tools.harness.template import load_template
-from tools.sam_transform import CloudFormationValues, translated_template
+from tools.harness.template import CloudFormationValues, load_template
+from tools.sam_transform import translated_template
 
 PARAMETERS = {
     "KustomerOrg": "example-shop",

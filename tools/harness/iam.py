@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tools.harness.template import ACCOUNT_ID, REGION, TemplateResolver, load_template
+from tools.harness.template import ACCOUNT_ID, REGION, CloudFormationValues, load_template
 
 # The key the test process and the operator's tools use: allowed everything, as an account admin.
 ADMIN_ACCESS_KEY_ID = "AKIALOCALADMIN000000"
@@ -338,7 +338,7 @@ class RoleCheck:
                     granted.add((action, resource))
         return granted
 
-    def _resolver(self) -> TemplateResolver:
+    def _resolver(self) -> CloudFormationValues:
         resources = self.template["Resources"]
         secrets = {
             name: self.resolve_arn(self.secrets[name])
@@ -354,7 +354,7 @@ class RoleCheck:
             # Logs, queues...: never the resource of a Secrets Manager request, so any distinct ARN will do.
             return f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{logical_id}/{name}"
 
-        return TemplateResolver(self.template, resources=secrets, attributes=attribute, parameters=self.parameters)
+        return CloudFormationValues(self.template, self.parameters, resources=secrets, attributes=attribute)
 
 
 def secret_grants(template: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -71,7 +71,7 @@ class Exchange:
                 handler.send_header(name, value)
         handler.send_header("Content-Length", str(len(body)))
         sent = body if send_bytes is None else body[:send_bytes]
-        handler._headers_buffer.append(b"\r\n" + sent)  # type: ignore[attr-defined] (http.server's buffer)
+        handler._headers_buffer.append(b"\r\n" + sent)  # type: ignore[attr-defined]  # http.server's own buffer
         self.answered = True
         try:
             handler.flush_headers()

@@ -1,9 +1,15 @@
-"""Reads template.yaml the way CloudFormation would: functions' environments, and any part resolved locally."""
+"""Reads a template the way CloudFormation would, locally: its YAML short tags, its intrinsic functions
+(with parameter values, and local stand-ins for resources and their attributes) and functions' settings.
+
+The one evaluator of intrinsic functions, for template.yaml as written (the role check, the runtime
+harness) and for the template after the SAM transform (tools.sam_transform: the local gateway, the
+alarm and safeguard tests). What it cannot evaluate raises `Unresolvable`, naming where.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +18,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 ACCOUNT_ID = "123456789012"
+STACK_NAME = "kustomer-chat-token"
 REGION = "us-east-1"
 PSEUDO_PARAMETERS = {
     "AWS::AccountId": ACCOUNT_ID,
     "AWS::Region": REGION,
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "kustomer-chat-token",
+    "AWS::StackName": STACK_NAME,
 }
-# What !Ref AWS::NoValue resolves to: the property or list item is dropped.
-NO_VALUE: Any = object()
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
+class _CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no type hints
     """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt...) as their long forms."""
 
 
@@ -34,7 +39,7 @@ def _tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str,
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     if tag_suffix == "Ref":
         return {"Ref": value}
     if tag_suffix == "GetAtt" and isinstance(value, str):
@@ -51,91 +56,134 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return template
 
 
-class _Context:
-    def __init__(self, parameters: dict[str, str], resources: dict[str, str], conditions: dict[str, Any]) -> None:
-        self.parameters = parameters
-        self.resources = resources
-        self.conditions = conditions
+# What !Ref AWS::NoValue resolves to: the property or list item is dropped.
+_NO_VALUE: Any = object()
+_SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
 
-    def condition(self, name: str, where: str) -> bool:
-        return self.truth(self.conditions[name], where)
 
-    def truth(self, expression: Any, where: str) -> bool:
-        if isinstance(expression, dict) and set(expression) == {"Fn::Equals"}:
-            left, right = (self.value(item, where) for item in expression["Fn::Equals"])
-            return left == right
-        if isinstance(expression, dict) and set(expression) == {"Fn::Not"}:
-            return not self.truth(expression["Fn::Not"][0], where)
-        if isinstance(expression, dict) and set(expression) == {"Condition"}:
-            return self.condition(expression["Condition"], where)
-        raise ValueError(f"{where}: condition {expression!r} cannot be evaluated locally")
+class Unresolvable(ValueError):
+    """A value that cannot be evaluated here: a resource known only once deployed, or a function not supported."""
 
-    def value(self, value: Any, where: str) -> str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        if isinstance(value, dict) and set(value) == {"Ref"}:
-            name = value["Ref"]
-            if name in self.resources:
-                return self.resources[name]
-            if name in self.parameters:
-                return self.parameters[name]
-            raise KeyError(f"{where}: no local value for !Ref {name}")
-        if isinstance(value, dict) and set(value) == {"Fn::If"}:
-            name, when_true, when_false = value["Fn::If"]
-            return self.value(when_true if self.condition(name, where) else when_false, where)
-        raise ValueError(f"{where}: {value!r} cannot be resolved locally")
 
-    def resolve(self, value: Any, where: str, attributes: Callable[[str, str], str]) -> Any:
-        """Any template value with its intrinsic functions applied; NO_VALUE where AWS::NoValue removes it."""
+def _no_attributes(logical_id: str, attribute: str) -> str:
+    raise Unresolvable(f"Fn::GetAtt {logical_id}.{attribute} is known only once deployed")
+
+
+class CloudFormationValues:
+    """Evaluates the intrinsic functions of a template as CloudFormation does at deploy time.
+
+    Parameters take their defaults, with `parameters` on top (CommaDelimitedList ones become
+    lists). `resources` maps logical ids to what !Ref gives locally, and `attributes(logical_id,
+    name)` gives what !GetAtt gives; without them, a resource's Ref or attribute is Unresolvable.
+    """
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, str] | None = None,
+        *,
+        resources: Mapping[str, str] | None = None,
+        attributes: Callable[[str, str], str] = _no_attributes,
+    ) -> None:
+        self._conditions: Mapping[str, Any] = template.get("Conditions", {})
+        specs: Mapping[str, Any] = template.get("Parameters", {})
+        values: dict[str, Any] = parameter_values(template, parameters)
+        for name, spec in specs.items():
+            if spec.get("Type") == "CommaDelimitedList" and name in values:
+                values[name] = values[name].split(",")
+        self._parameters = set(specs)
+        self._values = {**values, **PSEUDO_PARAMETERS, **(resources or {})}
+        self._attributes = attributes
+
+    def condition(self, name: str, where: str = "Conditions") -> bool:
+        return self._truth(self._conditions[name], f"{where} ({name})")
+
+    def resolve(self, value: Any, where: str = "template") -> Any:
+        """The value with every intrinsic evaluated and AWS::NoValue removed."""
+        resolved = self._resolve(value, where)
+        if resolved is _NO_VALUE:
+            raise Unresolvable(f"{where}: the whole value is AWS::NoValue")
+        return resolved
+
+    def text(self, value: Any, where: str = "template") -> str:
+        """A value that must come out as one string (an environment variable, a handler...)."""
+        resolved = self.resolve(value, where)
+        if isinstance(resolved, (dict, list, bool)):
+            raise Unresolvable(f"{where}: {resolved!r} is not a single value")
+        return str(resolved)
+
+    def _resolve(self, value: Any, where: str) -> Any:
         if isinstance(value, list):
-            items = [self.resolve(item, where, attributes) for item in value]
-            return [item for item in items if item is not NO_VALUE]
+            return [item for item in (self._resolve(item, where) for item in value) if item is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
-        if len(value) != 1 or not (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::")):
-            resolved = {key: self.resolve(item, f"{where}.{key}", attributes) for key, item in value.items()}
-            return {key: item for key, item in resolved.items() if item is not NO_VALUE}
-        function, argument = next(iter(value.items()))
-        if function == "Ref":
-            return self._ref(argument, where)
-        if function == "Fn::GetAtt":
-            logical_id, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
-            return attributes(logical_id, attribute)
-        if function == "Fn::If":
-            name, when_true, when_false = argument
-            return self.resolve(when_true if self.condition(name, where) else when_false, where, attributes)
-        if function == "Fn::Sub":
-            return self._sub(argument, where, attributes)
-        if function == "Fn::Split":
-            delimiter, source = argument
-            return str(self.resolve(source, where, attributes)).split(delimiter)
-        if function == "Fn::Join":
-            delimiter, items = argument
-            return delimiter.join(str(item) for item in self.resolve(items, where, attributes))
-        raise ValueError(f"{where}: {function} cannot be resolved locally")
+        if len(value) == 1:
+            (function, argument), *_ = value.items()
+            if function == "Ref":
+                return self._ref(argument, where)
+            if function == "Fn::GetAtt":
+                logical_id, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
+                return self._attributes(logical_id, attribute)
+            if function == "Fn::If":
+                name, when_true, when_false = argument
+                return self._resolve(when_true if self.condition(name, where) else when_false, where)
+            if function == "Fn::Split":
+                delimiter, text = argument
+                return str(self._resolve(text, where)).split(delimiter)
+            if function == "Fn::Join":
+                delimiter, items = argument
+                return delimiter.join(str(item) for item in self._resolve(items, where))
+            if function == "Fn::Select":
+                index, items = argument
+                return self._resolve(items, where)[int(self._resolve(index, where))]
+            if function == "Fn::Sub":
+                return self._sub(argument, where)
+            if function.startswith("Fn::") or function == "Condition":
+                raise Unresolvable(f"{where}: {function} is not evaluated locally")
+        resolved = {key: self._resolve(item, f"{where}.{key}") for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
     def _ref(self, name: str, where: str) -> Any:
         if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in PSEUDO_PARAMETERS:
-            return PSEUDO_PARAMETERS[name]
-        return self.value({"Ref": name}, where)
+            return _NO_VALUE
+        if name in self._values:
+            return self._values[name]
+        if name in self._parameters:
+            raise Unresolvable(f"{where}: no value for the template parameter {name}")
+        raise Unresolvable(f"{where}: Ref {name} is a resource, known only once deployed")
 
-    def _sub(self, argument: Any, where: str, attributes: Callable[[str, str], str]) -> str:
+    def _sub(self, argument: Any, where: str) -> str:
         text, variables = (argument, {}) if isinstance(argument, str) else argument
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name.startswith("!"):
-                return "${" + name[1:] + "}"
+                return "${" + name[1:] + "}"  # ${!Literal} is written as ${Literal}
             if name in variables:
-                return str(self.resolve(variables[name], where, attributes))
+                return str(self._resolve(variables[name], where))
             if "." in name and not name.startswith("AWS::"):
                 logical_id, attribute = name.split(".", 1)
-                return attributes(logical_id, attribute)
+                return self._attributes(logical_id, attribute)
             return str(self._ref(name, where))
 
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
+        return _SUB_VARIABLE.sub(replace, text)
+
+    def _truth(self, expression: Any, where: str) -> bool:
+        if not isinstance(expression, dict) or len(expression) != 1:
+            raise Unresolvable(f"{where}: condition {expression!r} cannot be evaluated")
+        (function, argument), *_ = expression.items()
+        if function == "Fn::Equals":
+            left, right = (self._resolve(item, where) for item in argument)
+            return bool(left == right)
+        if function == "Fn::Not":
+            return not self._truth(argument[0], where)
+        if function == "Fn::And":
+            return all(self._truth(item, where) for item in argument)
+        if function == "Fn::Or":
+            return any(self._truth(item, where) for item in argument)
+        if function == "Condition":
+            return self.condition(argument, where)
+        raise Unresolvable(f"{where}: condition function {function} is not evaluated locally")
 
 
 def function_settings(
@@ -145,7 +193,7 @@ def function_settings(
     parameters: dict[str, str] | None = None,
     template: dict[str, Any] | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
-    """(environment, properties) of a function as deployed: Globals merged, Refs resolved.
+    """(environment, properties) of a function as deployed: Globals merged, intrinsics evaluated.
 
     `resources` maps logical ids (SigningSecret...) to their local ids; `parameters`
     overrides parameter defaults.
@@ -158,38 +206,16 @@ def function_settings(
         **global_properties.get("Environment", {}).get("Variables", {}),
         **properties.get("Environment", {}).get("Variables", {}),
     }
-    context = _Context(parameter_values(template, parameters), resources, template.get("Conditions", {}))
-    environment = {name: context.value(value, f"{logical_id}.{name}") for name, value in variables.items()}
+    values = CloudFormationValues(template, parameters, resources=resources)
+    environment = {name: values.text(value, f"{logical_id}.{name}") for name, value in variables.items()}
     for key in ("Handler", "Timeout", "MemorySize"):
         if key in merged:
-            merged[key] = context.value(merged[key], f"{logical_id}.{key}")
+            merged[key] = values.text(merged[key], f"{logical_id}.{key}")
     return environment, merged
 
 
-def parameter_values(template: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, str]:
+def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The template's parameter defaults, with `overrides` on top."""
     values = {name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items() if "Default" in spec}
     values.update(overrides or {})
     return values
-
-
-class TemplateResolver:
-    """Resolves any part of a template (policies, properties) as CloudFormation would, locally.
-
-    `resources` maps logical ids to what !Ref gives; `attributes(logical_id, name)` gives
-    what !GetAtt gives. Anything it cannot resolve raises, naming where.
-    """
-
-    def __init__(
-        self,
-        template: dict[str, Any],
-        *,
-        resources: dict[str, str],
-        attributes: Callable[[str, str], str],
-        parameters: dict[str, str] | None = None,
-    ) -> None:
-        self._context = _Context(parameter_values(template, parameters), resources, template.get("Conditions", {}))
-        self._attributes = attributes
-
-    def resolve(self, value: Any, where: str) -> Any:
-        return self._context.resolve(value, where, self._attributes)
