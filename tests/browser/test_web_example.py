@@ -7,9 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +51,48 @@ def _refresh(stack: LocalStack) -> None:
 
 
 def _open_page(
-    served: Served, name: str, wait_for: str, query: str = "", stub: dict[str, Any] | None = None
+    served: Served,
+    name: str,
+    wait_for: str,
+    query: str = "",
+    stub: dict[str, Any] | None = None,
+    *,
+    hold_on_status: int | None = None,
+    while_held: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Loads the page; `stub` makes the stubbed SDK misbehave (tests/browser/kustomer-stub.js)."""
+    """Loads the page; `stub` makes the stubbed SDK misbehave (tests/browser/kustomer-stub.js).
+
+    With `hold_on_status`, the page's clock stops when the token API first answers that status;
+    `while_held` runs then, and the page's clock runs on for the answer's Retry-After once it returns.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    completed = subprocess.run(
-        [_node(), str(RUNNER), f"{served.site.url}/{query}", served.api.url, str(ARTIFACTS / f"{name}.png"), wait_for],
-        capture_output=True,
+    environment = {**os.environ, "KUSTOMER_STUB": json.dumps(stub or {})}
+    if hold_on_status is not None:
+        environment["HOLD_ON_STATUS"] = str(hold_on_status)
+    command = [_node(), str(RUNNER), f"{served.site.url}/{query}", served.api.url, str(ARTIFACTS / f"{name}.png")]
+    with subprocess.Popen(
+        [*command, wait_for],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "KUSTOMER_STUB": json.dumps(stub or {})},
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result: dict[str, Any] = json.loads(completed.stdout)
+        env=environment,
+    ) as runner:
+        assert runner.stdin is not None
+        assert runner.stdout is not None
+        try:
+            line = runner.stdout.readline()
+            if line == "HELD\n":
+                assert while_held is not None, "the page was held but the test gave nothing to do meanwhile"
+                while_held()
+                runner.stdin.write("go\n")
+                runner.stdin.flush()
+                line = runner.stdout.readline()
+            _, errors = runner.communicate(timeout=120)
+        finally:
+            runner.kill()
+    assert runner.returncode == 0, errors[-3000:]
+    result: dict[str, Any] = json.loads(line)
     for event in result["events"]:
         body = event.get("body") or {}
         if isinstance(body, dict) and isinstance(body.get("jwtToken"), str):
@@ -171,23 +197,29 @@ def test_an_expired_access_token_asks_the_visitor_to_sign_in_again_without_calli
 
 
 def test_a_503_is_retried_after_retry_after_and_then_signs_in(stack: LocalStack, served: Served) -> None:
-    # Given the signing secret is not there yet: the API answers 503 with Retry-After
-    def store_after_first_503() -> None:
-        deadline = time.monotonic() + 60
-        while 503 not in served.api.statuses and time.monotonic() < deadline:
-            time.sleep(0.05)
-        _refresh(stack)
+    # Given the signing secret is not there yet: the API answers 503 with Retry-After. The refresher
+    # is started first; the page's clock stops at the 503 while the refresher stores the secret.
+    refresher = stack.start_function("RefreshSecretFunction")
 
-    storer = threading.Thread(target=store_after_first_503)
-    storer.start()
-    result = _open_page(served, "retried", "signed-in,anonymous,reauthenticate")
-    storer.join()
-    # Then the page waited as told and signed in once the secret landed
+    def store_the_secret() -> None:
+        assert served.api.statuses == [503]
+        refreshed = refresher.invoke({})
+        assert refreshed.error is None, refreshed.error
+
+    result = _open_page(
+        served, "retried", "signed-in,anonymous,reauthenticate", hold_on_status=503, while_held=store_the_secret
+    )
+    # Then the page called once, was held before it called again, and signed in once the secret landed
+    assert _sequence(result)[:3] == ["start", "fetch token", "answer 503"]
+    kinds = [event["kind"] for event in result["events"]]
+    assert kinds.index("held") < kinds.index("resumed") < [i for i, k in enumerate(kinds) if k == "fetch"][1]
     answers = [event for event in result["events"] if event["kind"] == "answer"]
-    assert answers[0]["status"] == 503
-    assert answers[0]["retryAfter"] is not None
-    fetches = [event for event in result["events"] if event["kind"] == "fetch"]
-    assert (fetches[1]["at"] - answers[0]["at"]) / 1000 >= int(answers[0]["retryAfter"]) - 0.1
+    retry_after = int(answers[0]["retryAfter"])
+    # And on the page's clock, the second call waited as long as Retry-After said (plus what the page
+    # took to read the answer before its clock stopped), not its own shorter back-off
+    first, second = result["tokenCalls"][:2]
+    assert first["status"] == 503
+    assert retry_after * 1000 <= second["sentAt"] - first["answeredAt"] < retry_after * 1000 + 500
     assert answers[-1]["status"] == 200
     assert result["state"] == "signed-in"
     assert _sequence(result)[-3:] == ["isLoggedIn", "login", "describeCustomer"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,7 +9,7 @@ import boto3
 import jwt
 import pytest
 
-from tests.conftest import MintContainer, metric_total
+from tests.conftest import ManualClock, MintContainer, metric_total
 from tests.support.events import http_api_event
 from tools.harness.services import MotoServer, free_port
 from tools.harness.sm_proxy import SecretsManagerProxy
@@ -47,13 +46,17 @@ def test_a_new_value_is_used_after_the_ttl(
     # Given a warm container with a 1-second TTL
     arn, first = stored_secret
     mint = start_mint(SIGNING_SECRET_ID=arn, SECRET_CACHE_TTL_SECONDS="1")
+    clock = ManualClock()
+    mint.use_clock(clock)
     assert _signed_with(_mint_once(mint), first)
     # When the secret changes
     second = new_signing_secret(48)
     secretsmanager.put_secret_value(SecretId=arn, SecretString=second)
-    # Then the cached value is used within the TTL, and the new one after it
+    # Then the cached value is used within the TTL (on the container's clock, moved by hand), and the new one after it
     assert _signed_with(_mint_once(mint), first)
-    time.sleep(1.2)
+    clock.advance(0.5)
+    assert _signed_with(_mint_once(mint), first)
+    clock.advance(0.6)
     assert _signed_with(_mint_once(mint), second)
 
 
@@ -87,10 +90,12 @@ def test_an_outage_is_survived_from_the_cache(
     client = boto3.client("secretsmanager", endpoint_url=own_moto.url)
     arn = client.create_secret(Name="signing-secret", SecretString=secret)["ARN"]
     mint = start_mint(SIGNING_SECRET_ID=arn, SECRET_CACHE_TTL_SECONDS="1", SECRET_MAX_STALE_SECONDS="600")
+    clock = ManualClock()
+    mint.use_clock(clock)
     assert _signed_with(_mint_once(mint), secret)
     # When Secrets Manager goes away and the TTL passes
     own_moto.stop()
-    time.sleep(1.2)
+    clock.advance(1.2)
     read_output()
     answers = [_mint_once(mint) for _ in range(3)]
     # Then the container keeps minting with the cached secret, and counts each stale use
