@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+import urllib3.util.retry
 from hypothesis import settings as hypothesis_settings
 
 from tests.support.events import FakeLambdaContext
@@ -183,6 +184,28 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class RetryWaits:
+    """urllib3's view of the time module: each wait between retries is recorded and returns at once;
+    the clock itself is the real one."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture
+def retry_waits(monkeypatch: pytest.MonkeyPatch) -> RetryWaits:
+    """The Kustomer client's retry waits (Retry-After, back-off), recorded instead of slept."""
+    waits = RetryWaits()
+    monkeypatch.setattr(urllib3.util.retry, "time", waits)
+    return waits
 
 
 _containers = itertools.count(1)

@@ -25,7 +25,7 @@ import boto3  # noqa: E402
 from tools.harness.fake_kustomer import FakeKustomer, secret_reply  # noqa: E402
 from tools.harness.iam import ADMIN_ENVIRONMENT, RoleCheck  # noqa: E402
 from tools.harness.lambda_runtime import LambdaRuntime  # noqa: E402
-from tools.harness.services import MotoServer  # noqa: E402
+from tools.harness.services import MotoServer, current_secret_string  # noqa: E402
 from tools.harness.sm_proxy import SecretsManagerProxy  # noqa: E402
 
 # This process is the account's admin; the functions get their roles' credentials.
@@ -64,12 +64,7 @@ class LocalStack:
         return runtime.start()
 
     def current_signing_secret(self) -> str | None:
-        try:
-            answer = self.client.get_secret_value(SecretId=self.signing_secret_arn, VersionStage="AWSCURRENT")
-        except self.client.exceptions.ResourceNotFoundException:
-            return None
-        value: str | None = answer.get("SecretString")
-        return value
+        return current_secret_string(self.client, self.signing_secret_arn)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -86,6 +87,42 @@ def test_refreshers_at_once_make_one_version_and_the_right_current(
     assert sm_proxy.role_calls(allowed=False) == []
 
 
+@dataclass
+class _RotationUnderWay:
+    """A rotation whose createSecret stored Kustomer's value as pending, and a scheduled refresher beside it."""
+
+    rotation: SecretRefresher
+    scheduled: SecretRefresher
+    event: dict[str, str]
+
+    def step(self, name: str) -> dict[str, Any]:
+        return self.rotation.handle({**self.event, "Step": name}, BUDGET)
+
+
+def _rotation_under_way(
+    sm_proxy: SecretsManagerProxy,
+    secretsmanager: Any,
+    kustomer: FakeKustomer,
+    secrets_pair: tuple[str, str],
+    *,
+    current: str,
+    pending: str,
+) -> _RotationUnderWay:
+    """`current` stored by a scheduled run; then Kustomer holds `pending` and a rotation's createSecret stores it."""
+    signing = secrets_pair[0]
+    rotation = _new_refresher(sm_proxy, kustomer, secrets_pair)
+    scheduled = _new_refresher(sm_proxy, kustomer, secrets_pair)
+    kustomer.answer(secret_reply(current))
+    scheduled.handle({}, BUDGET)
+    kustomer.answer(secret_reply(pending))
+    token = (
+        SecretsManagerRotation(secretsmanager, in_process(lambda e: rotation.handle(e, BUDGET))).start(signing).token
+    )
+    under_way = _RotationUnderWay(rotation, scheduled, {"SecretId": signing, "ClientRequestToken": token})
+    under_way.step("createSecret")
+    return under_way
+
+
 def test_a_scheduled_run_inside_a_rotation_leaves_one_version_per_value(
     sm_proxy: SecretsManagerProxy,
     secretsmanager: Any,
@@ -95,21 +132,12 @@ def test_a_scheduled_run_inside_a_rotation_leaves_one_version_per_value(
 ) -> None:
     signing = secrets_pair[0]
     a, b = new_signing_secret(64), new_signing_secret(64)
-    rotation = _new_refresher(sm_proxy, kustomer, secrets_pair)
-    scheduled = _new_refresher(sm_proxy, kustomer, secrets_pair)
-    kustomer.answer(secret_reply(a))
-    scheduled.handle({}, BUDGET)
-    # Kustomer's secret changes to B; a rotation starts and stores B as pending
-    kustomer.answer(secret_reply(b))
-    token = (
-        SecretsManagerRotation(secretsmanager, in_process(lambda e: rotation.handle(e, BUDGET))).start(signing).token
-    )
-    event = {"SecretId": signing, "ClientRequestToken": token}
-    rotation.handle({**event, "Step": "createSecret"}, BUDGET)
+    # Kustomer's secret changes from A to B; a rotation starts and stores B as pending
+    rotation = _rotation_under_way(sm_proxy, secretsmanager, kustomer, secrets_pair, current=a, pending=b)
     # A scheduled run lands between the rotation's steps and stores B itself
-    assert scheduled.handle({}, BUDGET)["changed"] is True
+    assert rotation.scheduled.handle({}, BUDGET)["changed"] is True
     for step in ("setSecret", "testSecret", "finishSecret"):
-        rotation.handle({**event, "Step": step}, BUDGET)
+        rotation.step(step)
     # AWSCURRENT is B, no rotation is left in progress, and each value lives in one labelled version
     assert secretsmanager.get_secret_value(SecretId=signing, VersionStage="AWSCURRENT")["SecretString"] == b
     live = _live_versions(secretsmanager, signing)
@@ -127,29 +155,20 @@ def test_a_rotation_never_makes_current_a_value_kustomer_replaced_during_it(
 ) -> None:
     signing = secrets_pair[0]
     a, b, c = new_signing_secret(64), new_signing_secret(64), new_signing_secret(64)
-    rotation = _new_refresher(sm_proxy, kustomer, secrets_pair)
-    scheduled = _new_refresher(sm_proxy, kustomer, secrets_pair)
-    kustomer.answer(secret_reply(a))
-    scheduled.handle({}, BUDGET)
     # Given a rotation that stored Kustomer's B as pending
-    kustomer.answer(secret_reply(b))
-    token = (
-        SecretsManagerRotation(secretsmanager, in_process(lambda e: rotation.handle(e, BUDGET))).start(signing).token
-    )
-    event = {"SecretId": signing, "ClientRequestToken": token}
-    rotation.handle({**event, "Step": "createSecret"}, BUDGET)
-    rotation.handle({**event, "Step": "setSecret"}, BUDGET)
+    rotation = _rotation_under_way(sm_proxy, secretsmanager, kustomer, secrets_pair, current=a, pending=b)
+    rotation.step("setSecret")
     # And Kustomer's secret changing to C, which a scheduled run stores, before the rotation tests B
     kustomer.answer(secret_reply(c))
-    assert scheduled.handle({}, BUDGET)["changed"] is True
+    assert rotation.scheduled.handle({}, BUDGET)["changed"] is True
     # When the rotation goes on
     with pytest.raises(RefreshError) as refused:
-        rotation.handle({**event, "Step": "testSecret"}, BUDGET)
+        rotation.step("testSecret")
     # Then testSecret refuses B, which Kustomer no longer holds, so finishSecret never runs: C stays current
     assert refused.value.reason == "PendingOutdated"
     assert secretsmanager.get_secret_value(SecretId=signing, VersionStage="AWSCURRENT")["SecretString"] == c
     stages = secretsmanager.describe_secret(SecretId=signing)["VersionIdsToStages"]
-    assert stages[token] == ["AWSPENDING"]
+    assert stages[rotation.event["ClientRequestToken"]] == ["AWSPENDING"]
 
 
 def test_a_mint_reading_while_the_refresher_writes_signs_with_a_whole_value(

@@ -28,12 +28,10 @@ import itertools
 import json
 import secrets
 import string
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import urllib3.util.retry
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
@@ -42,6 +40,7 @@ from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
+from tests.conftest import RetryWaits
 from tests.support.leaks import LEAK_WATCH
 from tests.support.secret_versions import SecretVersions, Snapshot, fingerprint
 from tools.harness.fake_kustomer import HTML_PAGE, FakeKustomer, Reply
@@ -249,26 +248,6 @@ def examples(draw: st.DrawFn) -> Example:
     return Example(runs, Scheduled([draw(valid_answers(pool))]))
 
 
-class _InstantSleep:
-    """urllib3's view of the time module: sleeps are recorded and return at once; the clock is the real one."""
-
-    def __init__(self) -> None:
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-@pytest.fixture
-def instant_retry_waits(monkeypatch: pytest.MonkeyPatch) -> _InstantSleep:
-    recorder = _InstantSleep()
-    monkeypatch.setattr(urllib3.util.retry, "time", recorder)
-    return recorder
-
-
 @dataclass
 class Outcome:
     result: dict[str, Any] | None
@@ -432,7 +411,7 @@ def test_only_a_value_kustomer_gave_in_a_valid_answer_is_ever_written(
     sm_proxy: SecretsManagerProxy,
     kustomer: FakeKustomer,
     refresher_client: Any,
-    instant_retry_waits: _InstantSleep,
+    retry_waits: RetryWaits,
 ) -> None:
     # Given a fresh pair of secrets, the API key stored
     trial = Trial(secretsmanager, sm_proxy, kustomer, refresher_client)

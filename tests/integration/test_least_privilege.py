@@ -69,7 +69,11 @@ def _flow(
     return {"SigningSecret": signing, "ApiKeySecret": api}, failures
 
 
-def test_the_flow_needs_no_more_than_the_roles_grant_and_uses_all_of_it(
+Flow = Callable[[], tuple[dict[str, str], list[str]]]
+
+
+@pytest.fixture
+def flow(
     secretsmanager: Any,
     sm_proxy: SecretsManagerProxy,
     kustomer: FakeKustomer,
@@ -77,9 +81,17 @@ def test_the_flow_needs_no_more_than_the_roles_grant_and_uses_all_of_it(
     new_signing_secret: Callable[[int], str],
     start_mint: Callable[..., MintContainer],
     read_output: Callable[[], list[dict[str, Any]]],
+) -> Flow:
+    """Runs refresh, rotation and mint under the roles the role check holds at the time of the call."""
+    return lambda: _flow(secretsmanager, sm_proxy, kustomer, api_key, new_signing_secret, start_mint, read_output)
+
+
+def test_the_flow_needs_no_more_than_the_roles_grant_and_uses_all_of_it(
+    sm_proxy: SecretsManagerProxy,
+    flow: Flow,
 ) -> None:
     # When the flow runs under the roles as template.yaml writes them
-    arns, failures = _flow(secretsmanager, sm_proxy, kustomer, api_key, new_signing_secret, start_mint, read_output)
+    arns, failures = flow()
     # Then it succeeds, nothing was denied, and the calls made cover every grant: no grant is excess
     assert failures == []
     assert sm_proxy.role_calls(allowed=False) == []
@@ -92,19 +104,14 @@ def test_each_grant_is_needed(
     role: str,
     action: str,
     secret: str,
-    secretsmanager: Any,
     sm_proxy: SecretsManagerProxy,
-    kustomer: FakeKustomer,
-    api_key: str,
-    new_signing_secret: Callable[[int], str],
-    start_mint: Callable[..., MintContainer],
-    read_output: Callable[[], list[dict[str, Any]]],
+    flow: Flow,
 ) -> None:
     # Given a template whose role lacks this one grant
     assert sm_proxy.role_check is not None
     sm_proxy.role_check = sm_proxy.role_check.with_template(without_action(load_template(), role, action, secret))
     # When the flow runs
-    arns, failures = _flow(secretsmanager, sm_proxy, kustomer, api_key, new_signing_secret, start_mint, read_output)
+    arns, failures = flow()
     # Then the function fails with AccessDeniedException, and what was denied is exactly that grant
     assert failures
     assert any(

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import urllib3.util.retry
 
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher, version_token
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
+from tests.conftest import RetryWaits
 from tools.harness.fake_kustomer import (
     HTML_PAGE,
     POD_MISMATCH_TITLE,
@@ -182,26 +182,6 @@ def test_transient_errors_are_retried_then_succeed(
     assert stack.current() == secret
 
 
-class RetryWaits:
-    """urllib3's view of the time module: each wait between retries is recorded and returns at once."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-@pytest.fixture
-def retry_waits(monkeypatch: pytest.MonkeyPatch) -> RetryWaits:
-    waits = RetryWaits()
-    monkeypatch.setattr(urllib3.util.retry, "time", waits)
-    return waits
-
-
 @pytest.mark.parametrize(
     ("header", "value", "waits"),
     [
@@ -336,6 +316,15 @@ def _rotation(stack: Stack, refresher: SecretRefresher) -> SecretsManagerRotatio
     return SecretsManagerRotation(stack.client, in_process(lambda event: _run(refresher, event)))
 
 
+def _current_then_kustomer_holds(stack: Stack, kustomer: FakeKustomer, current: str, held: str) -> SecretRefresher:
+    """A refresher that stored `current` on a scheduled run, with Kustomer now holding `held`."""
+    refresher = _refresher(stack, kustomer)
+    kustomer.answer(secret_reply(current))
+    _run(refresher)
+    kustomer.answer(secret_reply(held))
+    return refresher
+
+
 def _rotation_event(stack: Stack, token: str, step: str) -> dict[str, str]:
     return {"SecretId": stack.signing_arn, "ClientRequestToken": token, "Step": step}
 
@@ -350,10 +339,7 @@ def test_a_rotation_moves_current_to_kustomers_value(
 ) -> None:
     # Given A is current and Kustomer now holds B
     a, b = new_signing_secret(64), new_signing_secret(64)
-    refresher = _refresher(stack, kustomer)
-    kustomer.answer(secret_reply(a))
-    _run(refresher)
-    kustomer.answer(secret_reply(b))
+    refresher = _current_then_kustomer_holds(stack, kustomer, a, b)
     # When Secrets Manager rotates the secret
     run = _completed(_rotation(stack, refresher).rotate(stack.signing_arn))
     # Then B is current under the rotation's version, A is previous, and no rotation is left open
@@ -367,10 +353,7 @@ def test_repeated_steps_are_harmless(
 ) -> None:
     # Given A current and Kustomer holding B
     a, b = new_signing_secret(64), new_signing_secret(64)
-    refresher = _refresher(stack, kustomer)
-    kustomer.answer(secret_reply(a))
-    _run(refresher)
-    kustomer.answer(secret_reply(b))
+    refresher = _current_then_kustomer_holds(stack, kustomer, a, b)
     token = _rotation(stack, refresher).start(stack.signing_arn).token
     # When Secrets Manager invokes every step twice
     mark = sm_proxy.mark()
@@ -391,10 +374,7 @@ def _pending_b(
 ) -> tuple[SecretRefresher, str, dict[str, str]]:
     """A current; a rotation stored Kustomer's B as pending (createSecret, setSecret done); the values by name."""
     values = {"A": new_signing_secret(64), "B": new_signing_secret(64), "C": new_signing_secret(64)}
-    refresher = _refresher(stack, kustomer)
-    kustomer.answer(secret_reply(values["A"]))
-    _run(refresher)
-    kustomer.answer(secret_reply(values["B"]))
+    refresher = _current_then_kustomer_holds(stack, kustomer, values["A"], values["B"])
     token = _rotation(stack, refresher).start(stack.signing_arn).token
     for step in ("createSecret", "setSecret"):
         _run(refresher, _rotation_event(stack, token, step))
@@ -486,10 +466,7 @@ def test_an_incomplete_rotation_is_reattempted_with_its_own_token(
 ) -> None:
     # Given A is current and a rotation to B stopped after createSecret (AWSPENDING left on B)
     a, b = new_signing_secret(64), new_signing_secret(64)
-    refresher = _refresher(stack, kustomer)
-    kustomer.answer(secret_reply(a))
-    _run(refresher)
-    kustomer.answer(secret_reply(b))
+    refresher = _current_then_kustomer_holds(stack, kustomer, a, b)
     rotation = _rotation(stack, refresher)
     halted = rotation.start(stack.signing_arn)
     _run(refresher, _rotation_event(stack, halted.token, "createSecret"))

@@ -13,6 +13,7 @@ import pytest
 from tests.support.leaks import LEAK_WATCH
 from tools.harness.fake_kustomer import FakeKustomer
 from tools.harness.lambda_runtime import LambdaRuntime
+from tools.harness.services import current_secret_string
 from tools.harness.sm_proxy import SecretsManagerProxy
 
 _names = itertools.count(1)
@@ -27,12 +28,7 @@ class LocalStack:
     api_key_secret_arn: str
 
     def current_signing_secret(self) -> str | None:
-        try:
-            answer = self.client.get_secret_value(SecretId=self.signing_secret_arn, VersionStage="AWSCURRENT")
-        except self.client.exceptions.ResourceNotFoundException:
-            return None
-        value: str | None = answer.get("SecretString")
-        return value
+        return current_secret_string(self.client, self.signing_secret_arn)
 
 
 @pytest.fixture

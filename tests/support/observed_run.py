@@ -59,37 +59,23 @@ _cache: dict[str, Observations] = {}
 
 
 @pytest.fixture
-def observed(
-    start_mint: Callable[..., MintContainer],
-    start_refresher: Callable[..., Any],
-    stored_secret: tuple[str, str],
-    secretsmanager: Any,
-    sm_proxy: SecretsManagerProxy,
-    kustomer: FakeKustomer,
-    api_key: str,
-    new_signing_secret: Callable[[int], str],
-    read_output: Callable[[], list[dict[str, Any]]],
-) -> Observations:
-    """Every outcome of both functions, run once per session (the first test that asks runs it)."""
+def observed(request: pytest.FixtureRequest) -> Observations:
+    """Every outcome of both functions, run once per session (the first test that asks runs it, with its fixtures)."""
     if "run" not in _cache:
-        _cache["run"] = _run_everything(
-            start_mint, start_refresher, stored_secret, secretsmanager, sm_proxy, kustomer, api_key,
-            new_signing_secret, read_output,
-        )  # fmt: skip
+        _cache["run"] = _run_everything(request.getfixturevalue)
     return _cache["run"]
 
 
-def _run_everything(
-    start_mint: Callable[..., MintContainer],
-    start_refresher: Callable[..., Any],
-    stored_secret: tuple[str, str],
-    secretsmanager: Any,
-    sm_proxy: SecretsManagerProxy,
-    kustomer: FakeKustomer,
-    api_key: str,
-    new_signing_secret: Callable[[int], str],
-    read_output: Callable[[], list[dict[str, Any]]],
-) -> Observations:
+def _run_everything(fixture: Callable[[str], Any]) -> Observations:
+    start_mint: Callable[..., MintContainer] = fixture("start_mint")
+    start_refresher: Callable[..., Any] = fixture("start_refresher")
+    stored_secret: tuple[str, str] = fixture("stored_secret")
+    secretsmanager: Any = fixture("secretsmanager")
+    sm_proxy: SecretsManagerProxy = fixture("sm_proxy")
+    kustomer: FakeKustomer = fixture("kustomer")
+    api_key: str = fixture("api_key")
+    new_signing_secret: Callable[[int], str] = fixture("new_signing_secret")
+    read_output: Callable[[], list[dict[str, Any]]] = fixture("read_output")
     observations = Observations()
     read_output()  # what earlier fixtures wrote is not the functions' output
 

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tools.harness.loopback import free_port
 
@@ -67,3 +68,13 @@ class MotoServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def current_secret_string(client: Any, secret_id: str) -> str | None:
+    """What AWSCURRENT of a secret holds, or None when the secret has no value yet (or does not exist)."""
+    try:
+        answer = client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")
+    except client.exceptions.ResourceNotFoundException:
+        return None
+    value: str | None = answer.get("SecretString")
+    return value
