@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
+from kustomer_token.observability import metrics, secret_fingerprint
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher, version_token
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
@@ -250,6 +251,8 @@ FAULTS = {
     ),
     "401": (error_reply(401, "Unauthorized"), "Unauthorized", "org.admin and org.user"),
     "403": (error_reply(403, "Forbidden"), "Forbidden", "org.admin and org.user"),
+    "404": (error_reply(404, "Not Found"), "NotFound", "check the org name (KUSTOMER_ORG) or KUSTOMER_API_BASE_URL"),
+    "418": (error_reply(418, "I'm a teapot"), "UnexpectedStatus", "unexpected 418; nothing was stored"),
     "wrong-pod": (error_reply(401, POD_MISMATCH_TITLE), "WrongPod", "KUSTOMER_API_BASE_URL"),
     "200-html": (Reply(200, HTML_PAGE, {"Content-Type": "text/html"}), "BadAnswer", "not JSON"),
     "truncated-json": (Reply(200, b'{"data": {"attributes": {"secr', {}), "BadAnswer", "not JSON"),
@@ -557,3 +560,170 @@ def test_rotation_of_another_secret_is_refused(stack: Stack, kustomer: FakeKusto
     with pytest.raises(RefreshError) as raised:
         _run(_refresher(stack, kustomer), event)
     assert raised.value.reason == "WrongSecret"
+
+
+# --- what each rotation step says and counts -----------------------------------------------------
+
+
+@pytest.fixture
+def counted() -> Iterator[Callable[[], dict[str, float]]]:
+    """The refresher's metrics recorded since the test began (SecretChanged, SecretUnchanged...)."""
+    metrics.clear_metrics()
+
+    def read() -> dict[str, float]:
+        return {name: sum(entry["Value"]) for name, entry in metrics.metric_set.items()}
+
+    yield read
+    metrics.clear_metrics()
+
+
+def _logged(output: list[dict[str, Any]], message: str) -> list[dict[str, Any]]:
+    return [line for line in output if line.get("message") == message]
+
+
+@pytest.mark.parametrize("named_by", ["ARN", "Name"])
+def test_a_rotation_event_may_name_the_signing_secret_by_its_arn_or_its_name(
+    named_by: str, stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    # Given the function configured with the secret's name, or with its ARN, and the event naming it the other way
+    described = stack.client.describe_secret(SecretId=stack.signing_arn)
+    configured = described["Name"] if named_by == "ARN" else described["ARN"]
+    settings = RefreshSettings(configured, stack.api_key_arn, kustomer.url)
+    client = KustomerSettingsClient(kustomer.url, connect_timeout=1, read_timeout=1, backoff_factor=0.05)
+    refresher = SecretRefresher(settings, SecretStore(stack.refresher_client), client)
+    b = new_signing_secret(64)
+    kustomer.answer(secret_reply(b))
+    token = _rotation(stack, refresher).start(stack.signing_arn).token
+    # When createSecret runs for it
+    _run(refresher, {"SecretId": described[named_by], "ClientRequestToken": token, "Step": "createSecret"})
+    # Then it is the same secret: the pending value is stored
+    pending = stack.client.get_secret_value(SecretId=stack.signing_arn, VersionStage="AWSPENDING")
+    assert pending["SecretString"] == b
+
+
+def test_a_version_the_signing_secret_does_not_have_is_refused(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], sm_proxy: SecretsManagerProxy
+) -> None:
+    refresher = _current_then_kustomer_holds(stack, kustomer, new_signing_secret(64), new_signing_secret(64))
+    stages_before, mark = stack.stages(), sm_proxy.mark()
+    unknown = "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    with pytest.raises(RefreshError) as raised:
+        _run(refresher, _rotation_event(stack, unknown, "createSecret"))
+    assert raised.value.reason == "UnknownVersion"
+    assert str(raised.value) == f"version {unknown} is not a version of the signing secret"
+    assert [call.operation for call in sm_proxy.records(since=mark)] == ["DescribeSecret"]
+    assert stack.stages() == stages_before
+
+
+def test_a_step_for_the_version_already_current_clears_a_pending_label_left_on_it(
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given a finishSecret cut short after AWSCURRENT moved: AWSPENDING still on the same version
+    refresher, token, values = _pending_b(stack, kustomer, new_signing_secret)
+    stack.client.update_secret_version_stage(
+        SecretId=stack.signing_arn, VersionStage="AWSCURRENT", MoveToVersionId=token,
+        RemoveFromVersionId=next(v for v, s in stack.stages().items() if "AWSCURRENT" in s),
+    )  # fmt: skip
+    assert sorted(stack.stages()[token]) == ["AWSCURRENT", "AWSPENDING"]
+    read_output()
+    # When Secrets Manager retries the step
+    result = _run(refresher, _rotation_event(stack, token, "finishSecret"))
+    # Then the label is cleared, nothing else changes, and the log says why nothing was done
+    assert result == {"step": "finishSecret", "versionId": token, "changed": False}
+    assert stack.stages()[token] == ["AWSCURRENT"]
+    assert stack.current() == values["B"]
+    (line,) = _logged(read_output(), "rotation: version is already AWSCURRENT")
+    assert (line["step"], line["version_id"]) == ("finishSecret", token)
+
+
+def test_test_secret_refuses_a_pending_version_that_holds_no_value(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], sm_proxy: SecretsManagerProxy
+) -> None:
+    # Given a rotation started (Secrets Manager made an empty AWSPENDING version) whose createSecret never ran
+    refresher = _current_then_kustomer_holds(stack, kustomer, new_signing_secret(64), new_signing_secret(64))
+    token = _rotation(stack, refresher).start(stack.signing_arn).token
+    stages_before, calls_before = stack.stages(), len(kustomer.settings_calls())
+    # When testSecret runs
+    with pytest.raises(RefreshError) as raised:
+        _run(refresher, _rotation_event(stack, token, "testSecret"))
+    # Then it refuses before asking Kustomer, and writes nothing
+    assert (raised.value.reason, str(raised.value)) == ("PendingUnusable", "the pending signing secret is missing")
+    assert len(kustomer.settings_calls()) == calls_before
+    assert stack.stages() == stages_before
+
+
+def test_test_secret_refuses_a_pending_value_the_mint_would_not_sign_with(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    # Given a pending version that holds a value padded with whitespace (written by hand, not by createSecret)
+    padded = f" {new_signing_secret(64)} "
+    refresher = _current_then_kustomer_holds(stack, kustomer, new_signing_secret(64), padded)
+    token = _rotation(stack, refresher).start(stack.signing_arn).token
+    stack.client.put_secret_value(
+        SecretId=stack.signing_arn, SecretString=padded, ClientRequestToken=token, VersionStages=["AWSPENDING"]
+    )
+    calls_before = len(kustomer.settings_calls())
+    # When testSecret runs
+    with pytest.raises(RefreshError) as raised:
+        _run(refresher, _rotation_event(stack, token, "testSecret"))
+    # Then it refuses, saying what is wrong with it, before asking Kustomer
+    assert raised.value.reason == "PendingUnusable"
+    assert str(raised.value).startswith("the pending signing secret ")
+    assert "whitespace" in str(raised.value)
+    assert len(kustomer.settings_calls()) == calls_before
+
+
+def test_create_secret_logs_the_pending_value_by_its_fingerprint_and_a_withdrawal_by_its_reason(
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given a rotation whose createSecret stored B
+    read_output()
+    refresher, token, values = _pending_b(stack, kustomer, new_signing_secret)
+    (stored,) = _logged(read_output(), "rotation: pending value stored")
+    assert stored["secret_fingerprint"] == secret_fingerprint(values["B"])
+    # When it is reattempted after Kustomer moved on to C
+    kustomer.answer(secret_reply(values["C"]))
+    with pytest.raises(RefreshError) as raised:
+        _run(refresher, _rotation_event(stack, token, "createSecret"))
+    # Then the withdrawal is a PendingOutdated failure that says what was done
+    assert raised.value.reason == "PendingOutdated"
+    assert "withdrawn (AWSPENDING removed) and AWSCURRENT left as it was" in str(raised.value)
+    (failed,) = _logged(read_output(), "secret refresh failed")
+    assert failed["reason"] == "PendingOutdated"
+    assert stack.stages()[token] == []
+
+
+def test_finish_secret_counts_a_change_or_no_change(
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    counted: Callable[[], dict[str, float]],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given a rotation to B tested, and a scheduled run that stored B first under its own version
+    refresher, token, values = _pending_b(stack, kustomer, new_signing_secret)
+    _run(refresher, _rotation_event(stack, token, "testSecret"))
+    scheduled = _run(refresher)
+    assert scheduled["changed"] is True
+    metrics.clear_metrics()
+    read_output()
+    # When finishSecret runs
+    _run(refresher, _rotation_event(stack, token, "finishSecret"))
+    # Then the scheduled run's version stays current, the rotation's is left unlabelled, and it is counted
+    # as no change, logged with the version that stays current
+    assert stack.stages()[token] == []
+    assert stack.stages()[scheduled["versionId"]] == ["AWSCURRENT"]
+    assert counted() == {"SecretUnchanged": 1}
+    (line,) = _logged(read_output(), "rotation: Kustomer's secret is already current")
+    assert line["version_id"] == scheduled["versionId"]
+    # And a rotation that does move AWSCURRENT is counted as a change
+    kustomer.answer(secret_reply(values["C"]))
+    rotation = _completed(_rotation(stack, refresher).rotate(stack.signing_arn))
+    assert stack.stages()[rotation.token] == ["AWSCURRENT"]
+    assert counted()["SecretChanged"] == 1
