@@ -241,34 +241,115 @@ def test_a_retry_after_beyond_the_deadline_is_not_waited_for(
 # --- faults: each raises, writes nothing, and stays inside the deadline --------------------------
 
 
+# Each fault, the reason it is counted under, and the whole message the operator reads ({url} is the
+# settings URL). Retried statuses are answered on every attempt: 1 + 3 retries.
 FAULTS = {
-    "500": (error_reply(500, "Internal Server Error"), "ServerError", "500"),
-    "503-html": (Reply(503, HTML_PAGE, {"Content-Type": "text/html"}), "ServerError", "503"),
+    "500": (
+        error_reply(500, "Internal Server Error"),
+        "ServerError",
+        "Kustomer answered 500 after 4 attempts; the next run will try again",
+    ),
+    "503-html": (
+        Reply(503, HTML_PAGE, {"Content-Type": "text/html"}),
+        "ServerError",
+        "Kustomer answered 503 after 4 attempts; the next run will try again",
+    ),
     "429": (
         error_reply(429, "Too Many Requests", {"Retry-After": "1", "x-ratelimit-remaining": "0"}),
         "RateLimited",
-        "429",
+        "Kustomer is rate-limiting this org (429) after 4 attempts; the next run will try again. "
+        "Other integrations sharing the org's API quota may be using it up",
     ),
-    "401": (error_reply(401, "Unauthorized"), "Unauthorized", "org.admin and org.user"),
-    "403": (error_reply(403, "Forbidden"), "Forbidden", "org.admin and org.user"),
-    "404": (error_reply(404, "Not Found"), "NotFound", "check the org name (KUSTOMER_ORG) or KUSTOMER_API_BASE_URL"),
-    "418": (error_reply(418, "I'm a teapot"), "UnexpectedStatus", "unexpected 418; nothing was stored"),
-    "wrong-pod": (error_reply(401, POD_MISMATCH_TITLE), "WrongPod", "KUSTOMER_API_BASE_URL"),
-    "200-html": (Reply(200, HTML_PAGE, {"Content-Type": "text/html"}), "BadAnswer", "not JSON"),
-    "truncated-json": (Reply(200, b'{"data": {"attributes": {"secr', {}), "BadAnswer", "not JSON"),
-    "wrong-shape": (json_reply(200, {"data": [{"secret": "x" * 40}]}), "BadAnswer", "no attributes.secret"),
-    "empty-secret": (secret_reply(""), "BadAnswer", "is empty"),
-    "non-string-secret": (secret_reply(12345), "BadAnswer", "not a string"),
-    "padded-secret": (secret_reply(" abc "), "BadAnswer", "whitespace"),
-    "200kb-secret": (secret_reply("k" * 200_000), "BadAnswer", "64 KiB"),
-    "5kb-secret": (secret_reply("k" * 5000), "BadAnswer", "4096 bytes"),
-    "hang": (Reply(hang=True), "Timeout", "in time"),
+    "401": (
+        error_reply(401, "Unauthorized"),
+        "Unauthorized",
+        "Kustomer rejected the API key (401): store a valid key with the org.admin and org.user roles "
+        "in the API key secret",
+    ),
+    "403": (
+        error_reply(403, "Forbidden"),
+        "Forbidden",
+        "the Kustomer API key may not read the chat settings (403): give it the org.admin and org.user roles",
+    ),
+    "404": (
+        error_reply(404, "Not Found"),
+        "NotFound",
+        "Kustomer answered 404 for {url}: check the org name (KUSTOMER_ORG) or KUSTOMER_API_BASE_URL",
+    ),
+    "418": (
+        error_reply(418, "I'm a teapot"),
+        "UnexpectedStatus",
+        "Kustomer answered an unexpected 418; nothing was stored",
+    ),
+    "wrong-pod": (
+        error_reply(401, POD_MISMATCH_TITLE),
+        "WrongPod",
+        "the Kustomer API key belongs to pod prod2 but {url} is served by pod prod1: set KUSTOMER_API_BASE_URL "
+        "(the KustomerApiBaseUrl parameter) to https://api.prod2.kustomerapp.com",
+    ),
+    "wrong-pod-upper-case": (
+        error_reply(401, POD_MISMATCH_TITLE.replace("prod2", "PROD2").replace("prod1", "Prod1")),
+        "WrongPod",
+        "the Kustomer API key belongs to pod prod2 but {url} is served by pod prod1: set KUSTOMER_API_BASE_URL "
+        "(the KustomerApiBaseUrl parameter) to https://api.prod2.kustomerapp.com",
+    ),
+    "200-html": (
+        Reply(200, HTML_PAGE, {"Content-Type": "text/html"}),
+        "BadAnswer",
+        "Kustomer's settings answer is not JSON (a proxy or login page?); check KUSTOMER_API_BASE_URL",
+    ),
+    "truncated-json": (
+        Reply(200, b'{"data": {"attributes": {"secr', {}),
+        "BadAnswer",
+        "Kustomer's settings answer is not JSON (a proxy or login page?); check KUSTOMER_API_BASE_URL",
+    ),
+    "wrong-shape": (
+        json_reply(200, {"data": [{"secret": "x" * 40}]}),
+        "BadAnswer",
+        "Kustomer's settings answer has no attributes.secret: is chat authentication set up for this org?",
+    ),
+    "empty-secret": (
+        secret_reply(""),
+        "BadAnswer",
+        "the secret in Kustomer's settings answer is empty; nothing was stored",
+    ),
+    "non-string-secret": (
+        secret_reply(12345),
+        "BadAnswer",
+        "the secret in Kustomer's settings answer is not a string; nothing was stored",
+    ),
+    "padded-secret": (
+        secret_reply(" abc "),
+        "BadAnswer",
+        "the secret in Kustomer's settings answer has leading or trailing whitespace; store the secret exactly "
+        "as Kustomer gives it; nothing was stored",
+    ),
+    "200kb-secret": (
+        secret_reply("k" * 200_000),
+        "BadAnswer",
+        "Kustomer's settings answer is larger than 64 KiB; refusing it",
+    ),
+    "5kb-secret": (
+        secret_reply("k" * 5000),
+        "BadAnswer",
+        "the secret in Kustomer's settings answer is longer than 4096 bytes; nothing was stored",
+    ),
+    "hang": (
+        Reply(hang=True),
+        "Timeout",
+        "Kustomer did not answer {url} in time; it will be tried again on the next run",
+    ),
 }
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_kustomer_fault_raises_and_leaves_the_secret_as_it_was(
-    fault: str, stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], api_key: str
+    fault: str,
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    api_key: str,
+    retry_waits: RetryWaits,
 ) -> None:
     # Given a good secret already stored
     good = new_signing_secret(64)
@@ -277,15 +358,15 @@ def test_a_kustomer_fault_raises_and_leaves_the_secret_as_it_was(
     _run(refresher)
     versions_before = stack.version_ids()
     # When Kustomer misbehaves
-    reply, reason, hint = FAULTS[fault]
+    reply, reason, message = FAULTS[fault]
     kustomer.answer(reply)
     started = time.monotonic()
     with pytest.raises(KustomerError) as raised:
         _run(refresher)
     elapsed = time.monotonic() - started
-    # Then the run raises a clear error, within the deadline
+    # Then the run raises an error that says what happened and what to do, within the deadline
     assert raised.value.reason == reason
-    assert hint in str(raised.value)
+    assert str(raised.value) == message.format(url=f"{kustomer.url}/v1/auth/customer/settings")
     assert api_key not in str(raised.value)
     assert elapsed <= BUDGET_SECONDS + 1.0
     # And the signing secret and its versions are exactly as they were
@@ -727,3 +808,37 @@ def test_finish_secret_counts_a_change_or_no_change(
     rotation = _completed(_rotation(stack, refresher).rotate(stack.signing_arn))
     assert stack.stages()[rotation.token] == ["AWSCURRENT"]
     assert counted()["SecretChanged"] == 1
+
+
+def test_a_version_that_is_neither_pending_nor_current_is_refused(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], sm_proxy: SecretsManagerProxy
+) -> None:
+    # Given A, then B, stored by scheduled runs: A's version is now AWSPREVIOUS
+    refresher = _current_then_kustomer_holds(stack, kustomer, new_signing_secret(64), new_signing_secret(64))
+    previous = next(version for version, stages in stack.stages().items() if "AWSCURRENT" in stages)
+    _run(refresher)
+    assert stack.stages()[previous] == ["AWSPREVIOUS"]
+    stages_before, mark = stack.stages(), sm_proxy.mark()
+    # When a rotation step names that version
+    with pytest.raises(RefreshError) as raised:
+        _run(refresher, _rotation_event(stack, previous, "finishSecret"))
+    # Then it is refused, and nothing is written
+    assert raised.value.reason == "NotPending"
+    assert str(raised.value) == f"version {previous} is not AWSPENDING, so it cannot be rotated to"
+    assert [call.operation for call in sm_proxy.records(since=mark)] == ["DescribeSecret"]
+    assert stack.stages() == stages_before
+
+
+def test_each_rotation_step_is_logged_with_its_version(
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    refresher = _current_then_kustomer_holds(stack, kustomer, new_signing_secret(64), new_signing_secret(64))
+    read_output()
+    run = _completed(_rotation(stack, refresher).rotate(stack.signing_arn))
+    done = _logged(read_output(), "rotation step done")
+    assert [(line["step"], line["version_id"]) for line in done] == [
+        (step, run.token) for step in ("createSecret", "setSecret", "testSecret", "finishSecret")
+    ]

@@ -159,7 +159,9 @@ class KustomerSettingsClient:
             raise self._transport_error(exc) from None
         finally:
             response.release_conn()
-        return self._secret_from_answer(response.status, body, attempts=len(retries.history) + 1)
+        # urllib3's Retry is immutable: the response carries the last one, with every earlier attempt in its history.
+        final_retries = response.retries if isinstance(response.retries, Retry) else retries
+        return self._secret_from_answer(response.status, body, attempts=len(final_retries.history) + 1)
 
     def _transport_error(self, cause: BaseException | None) -> KustomerError:
         if isinstance(cause, _DeadlineExceeded) and cause.last_error is not None:
