@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from kustomer_token.errors import ConfigurationError
+from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
+from kustomer_token.observability import secret_fingerprint
 from kustomer_token.refresh import RefreshError
 from tests.conftest import metric_total
 from tests.support.events import FakeLambdaContext
@@ -112,3 +114,75 @@ def test_the_base_url_comes_from_the_org_or_the_override() -> None:
     )
     override = {**base, "KUSTOMER_ORG": "acme", "KUSTOMER_API_BASE_URL": "https://api.prod2.kustomerapp.com/"}
     assert RefreshSettings.from_env(override).kustomer_api_base_url == "https://api.prod2.kustomerapp.com"
+
+
+def test_scheduled_runs_log_each_value_by_its_fingerprint_and_version(
+    start_refresher: Callable[..., Any],
+    secrets_for_refresh: tuple[str, str],
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    signing, api = secrets_for_refresh
+    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    a, b = new_signing_secret(64), new_signing_secret(64)
+    read_output()
+    # When Kustomer holds A twice, then B
+    runs = []
+    for value in (a, a, b):
+        kustomer.answer(secret_reply(value))
+        runs.append(app.lambda_handler({}, FakeLambdaContext()))
+    output = read_output()
+    # Then each change names the new value, the one before it and the version; no change names what stays
+    changed = [line for line in output if line.get("message") == "signing secret changed"]
+    assert [(c["secret_fingerprint"], c.get("previous_fingerprint"), c["version_id"]) for c in changed] == [
+        (secret_fingerprint(a), None, runs[0]["versionId"]),
+        (secret_fingerprint(b), secret_fingerprint(a), runs[2]["versionId"]),
+    ]
+    (unchanged,) = [line for line in output if line.get("message") == "signing secret unchanged"]
+    assert (unchanged["secret_fingerprint"], unchanged["version_id"]) == (secret_fingerprint(a), runs[0]["versionId"])
+    assert metric_total(output, "SecretChanged") == 2
+    assert metric_total(output, "SecretUnchanged") == 1
+
+
+def test_a_failure_is_logged_with_its_reason_and_message_and_counted_once(
+    start_refresher: Callable[..., Any],
+    secrets_for_refresh: tuple[str, str],
+    kustomer: FakeKustomer,
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    signing, api = secrets_for_refresh
+    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    kustomer.answer(error_reply(403, "Forbidden"))
+    read_output()
+    with pytest.raises(KustomerError) as raised:
+        app.lambda_handler({}, FakeLambdaContext())
+    output = read_output()
+    (line,) = [line for line in output if line.get("message") == "secret refresh failed"]
+    assert (line["level"], line["reason"], line["error"]) == ("ERROR", "Forbidden", str(raised.value))
+    assert metric_total(output, "RefreshFailed") == 1
+    assert metric_total(output, "RefreshFailed", Reason="Forbidden", service="kustomer-chat-token") == 1
+
+
+def test_an_unexpected_failure_is_logged_with_its_traceback_and_counted_by_its_type(
+    start_refresher: Callable[..., Any],
+    secrets_for_refresh: tuple[str, str],
+    kustomer: FakeKustomer,
+    read_output: Callable[[], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signing, api = secrets_for_refresh
+    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise LookupError("something nobody expected")
+
+    monkeypatch.setattr(KustomerSettingsClient, "fetch_signing_secret", broken)
+    read_output()
+    with pytest.raises(LookupError):
+        app.lambda_handler({}, FakeLambdaContext())
+    output = read_output()
+    (line,) = [line for line in output if line.get("message") == "secret refresh failed"]
+    assert (line["level"], line["reason"]) == ("ERROR", "LookupError")
+    assert "something nobody expected" in line["exception"]
+    assert metric_total(output, "RefreshFailed", Reason="LookupError") == 1
