@@ -26,6 +26,7 @@ from tools.harness.fake_kustomer import (
     secret_reply,
 )
 from tools.harness.iam import role_client
+from tools.harness.loopback import free_port
 from tools.harness.rotation import RotationRun, SecretsManagerRotation, in_process
 from tools.harness.sm_proxy import SecretsManagerProxy
 
@@ -372,6 +373,69 @@ def test_a_kustomer_fault_raises_and_leaves_the_secret_as_it_was(
     # And the signing secret and its versions are exactly as they were
     assert stack.current() == good
     assert stack.version_ids() == versions_before
+
+
+def test_an_answer_cut_off_part_way_is_a_broken_connection(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    # Given Kustomer announces a whole settings answer and sends half of it
+    good = new_signing_secret(64)
+    kustomer.answer(secret_reply(good))
+    refresher = _refresher(stack, kustomer)
+    _run(refresher)
+    cut = secret_reply(new_signing_secret(64))
+    kustomer.answer(Reply(cut.status, cut.body, cut.headers, cut_off=True))
+    # When the scheduled run reads it
+    with pytest.raises(KustomerError) as raised:
+        _run(refresher)
+    # Then nothing of it is stored, and the error says the connection broke off
+    assert raised.value.reason == "Unreachable"
+    assert str(raised.value) == (
+        f"the connection to {kustomer.url}/v1/auth/customer/settings broke off; it will be tried again"
+    )
+    assert stack.current() == good
+
+
+def test_kustomer_unreachable_says_what_to_check(stack: Stack, new_signing_secret: Callable[[int], str]) -> None:
+    # Given a base URL where nothing listens
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, nowhere)
+    client = KustomerSettingsClient(nowhere, connect_timeout=1, read_timeout=1, backoff_factor=0.01)
+    # When the scheduled run goes
+    with pytest.raises(KustomerError) as raised:
+        _run(SecretRefresher(settings, SecretStore(stack.refresher_client), client))
+    # Then it says it could not reach Kustomer, with the kind of error and what to check
+    assert raised.value.reason == "Unreachable"
+    assert str(raised.value) == (
+        f"could not reach Kustomer at {nowhere}/v1/auth/customer/settings (NewConnectionError): check the org name "
+        "or KUSTOMER_API_BASE_URL and the function's internet access"
+    )
+    assert stack.current() is None
+
+
+def test_a_hang_is_given_up_at_the_deadline_instead_of_retried_past_it(
+    stack: Stack, kustomer: FakeKustomer, retry_waits: RetryWaits
+) -> None:
+    # Given Kustomer does not answer, and a run with time for one attempt (1 s to connect + 1 s to read) only
+    kustomer.answer(Reply(hang=True))
+    refresher = _refresher(stack, kustomer)
+    started = time.monotonic()
+    # When the scheduled run goes
+    with pytest.raises(KustomerError) as raised:
+        refresher.handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 2.5)
+    # Then it stops after the first timeout, because a retry could not finish in time, and says it timed out
+    assert raised.value.reason == "Timeout"
+    assert len(kustomer.settings_calls()) == 1
+    assert retry_waits.seconds == []
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_run_with_no_time_left_does_not_call_kustomer(stack: Stack, kustomer: FakeKustomer) -> None:
+    with pytest.raises(KustomerError) as raised:
+        _refresher(stack, kustomer).handle({}, SECRETS_MANAGER_RESERVE_SECONDS)
+    assert raised.value.reason == "Deadline"
+    assert str(raised.value) == "no time left to call Kustomer: raise the function's timeout"
+    assert kustomer.settings_calls() == []
 
 
 @pytest.mark.parametrize("stored_key", [None, "   "], ids=["no-value", "blank"])

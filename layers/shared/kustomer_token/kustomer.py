@@ -16,7 +16,13 @@ import time
 from typing import Any, Self
 
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 from urllib3.util import Retry, Timeout
 
 from kustomer_token import __version__
@@ -164,14 +170,14 @@ class KustomerSettingsClient:
         return self._secret_from_answer(response.status, body, attempts=len(final_retries.history) + 1)
 
     def _transport_error(self, cause: BaseException | None) -> KustomerError:
-        if isinstance(cause, _DeadlineExceeded) and cause.last_error is not None:
-            cause = cause.last_error
         if isinstance(cause, _DeadlineExceeded):
-            return KustomerError(
-                f"Kustomer did not answer {self._url} before the deadline; it will be tried again on the next run",
-                "Deadline",
-            )
-        if isinstance(cause, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
+            # The deadline stopped a retry: what failed is what made it retry. (A status that would be
+            # retried never gets here: urllib3 returns its last answer instead, raise_on_status being off.)
+            cause = cause.last_error
+        # urllib3's NewConnectionError (refused, or a name that does not resolve) is a ConnectTimeoutError
+        # for compatibility's sake: it is no timeout.
+        timed_out = isinstance(cause, (ReadTimeoutError, ConnectTimeoutError, TimeoutError))
+        if timed_out and not isinstance(cause, NewConnectionError):
             return KustomerError(
                 f"Kustomer did not answer {self._url} in time; it will be tried again on the next run", "Timeout"
             )
