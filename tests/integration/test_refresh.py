@@ -214,6 +214,17 @@ def test_a_429_is_retried_after_the_wait_kustomer_asks_for(
     assert stack.current() == secret
 
 
+def test_a_rate_limit_reset_of_zero_waits_only_the_backoff(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], retry_waits: RetryWaits
+) -> None:
+    secret = new_signing_secret(64)
+    kustomer.answer(error_reply(429, "Too Many Requests", {"x-ratelimit-reset": "0"}), secret_reply(secret))
+    assert _run(_refresher(stack, kustomer))["changed"] is True
+    # A first retry has no back-off (urllib3), and a reset of 0 adds no wait of its own
+    assert retry_waits.seconds == []
+    assert len(kustomer.settings_calls()) == 2
+
+
 def test_x_ratelimit_reset_as_a_unix_time_is_waited_until(
     stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], retry_waits: RetryWaits
 ) -> None:
@@ -678,23 +689,31 @@ def test_a_kustomer_fault_during_create_writes_no_pending_value(
     assert stack.current() == good
 
 
+_NEEDS_IDS = "a rotation event needs SecretId and ClientRequestToken strings"
+_SCHEDULER_OR_ROTATION = "expected a scheduler event (a JSON object) or a Secrets Manager rotation event"
+
+
 @pytest.mark.parametrize(
-    ("event", "reason"),
+    ("event", "message"),
     [
-        ({"SecretId": "x", "ClientRequestToken": "t", "Step": "dance"}, "BadEvent"),
-        ({"SecretId": "x", "Step": "createSecret"}, "BadEvent"),
-        ({"ClientRequestToken": 5, "SecretId": "x", "Step": "createSecret"}, "BadEvent"),
-        ([], "BadEvent"),
-        ("createSecret", "BadEvent"),
+        (
+            {"SecretId": "x", "ClientRequestToken": "t", "Step": "dance"},
+            "unknown rotation step 'dance': expected one of createSecret, setSecret, testSecret, finishSecret",
+        ),
+        ({"SecretId": "x", "Step": "createSecret"}, _NEEDS_IDS),
+        ({"ClientRequestToken": 5, "SecretId": "x", "Step": "createSecret"}, _NEEDS_IDS),
+        ({"ClientRequestToken": "t", "SecretId": "", "Step": "createSecret"}, _NEEDS_IDS),
+        ([], f"unrecognised event (list): {_SCHEDULER_OR_ROTATION}"),
+        ("createSecret", f"unrecognised event (str): {_SCHEDULER_OR_ROTATION}"),
     ],
-    ids=["unknown-step", "no-token", "token-not-string", "list", "string"],
+    ids=["unknown-step", "no-token", "token-not-string", "empty-secret-id", "list", "string"],
 )
 def test_an_unknown_event_shape_raises_and_writes_nothing(
-    event: object, reason: str, stack: Stack, kustomer: FakeKustomer
+    event: object, message: str, stack: Stack, kustomer: FakeKustomer
 ) -> None:
     with pytest.raises(RefreshError) as raised:
         _run(_refresher(stack, kustomer), event)
-    assert raised.value.reason == reason
+    assert (raised.value.reason, str(raised.value)) == ("BadEvent", message)
     assert stack.version_ids() == []
     assert kustomer.settings_calls() == []
 
