@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from kustomer_token import __version__
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.observability import metrics, secret_fingerprint
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher, version_token
@@ -101,7 +104,8 @@ def test_the_first_run_stores_kustomers_secret(
     calls = kustomer.settings_calls()
     assert len(calls) == 1
     assert calls[0].headers["Authorization"] == f"Bearer {api_key}"
-    assert calls[0].headers["User-Agent"].startswith("kustomer-chat-token/")
+    assert calls[0].headers["Accept"] == "application/json"
+    assert calls[0].headers["User-Agent"] == f"kustomer-chat-token/{__version__} (python; urllib3)"
 
 
 def test_an_unchanged_secret_writes_nothing(
@@ -223,6 +227,63 @@ def test_a_rate_limit_reset_of_zero_waits_only_the_backoff(
     # A first retry has no back-off (urllib3), and a reset of 0 adds no wait of its own
     assert retry_waits.seconds == []
     assert len(kustomer.settings_calls()) == 2
+
+
+@pytest.mark.parametrize(("status", "calls"), [(502, 4), (504, 4), (501, 1), (409, 1)])
+def test_only_statuses_worth_retrying_are_retried(
+    status: int, calls: int, stack: Stack, kustomer: FakeKustomer, retry_waits: RetryWaits
+) -> None:
+    kustomer.answer(error_reply(status, "no"))
+    with pytest.raises(KustomerError):
+        _run(_refresher(stack, kustomer))
+    assert len(kustomer.settings_calls()) == calls
+
+
+def test_a_redirect_is_not_followed(stack: Stack, kustomer: FakeKustomer) -> None:
+    # A redirect would carry the API key to wherever it points
+    kustomer.answer(Reply(302, b"", {"Location": "https://elsewhere.example.com/v1/auth/customer/settings"}))
+    with pytest.raises(KustomerError) as raised:
+        _run(_refresher(stack, kustomer))
+    assert (raised.value.reason, str(raised.value)) == (
+        "UnexpectedStatus",
+        "Kustomer answered an unexpected 302; nothing was stored",
+    )
+    assert len(kustomer.requests) == 1
+
+
+def test_a_long_retry_after_is_capped_at_30_seconds(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], retry_waits: RetryWaits
+) -> None:
+    secret = new_signing_secret(64)
+    kustomer.answer(error_reply(429, "Too Many Requests", {"Retry-After": "600"}), secret_reply(secret))
+    refresher = _refresher(stack, kustomer)
+    assert refresher.handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 120)["changed"] is True
+    assert retry_waits.seconds == [30.0]
+
+
+def test_a_gzip_answer_is_read(stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]) -> None:
+    secret = new_signing_secret(64)
+    plain = secret_reply(secret)
+    kustomer.answer(Reply(200, gzip.compress(plain.body), {**plain.headers, "Content-Encoding": "gzip"}))
+    assert _run(_refresher(stack, kustomer))["changed"] is True
+    assert stack.current() == secret
+
+
+@pytest.mark.parametrize(("padding", "accepted"), [(0, True), (1, False)], ids=["64KiB", "64KiB+1"])
+def test_an_answer_up_to_64_kib_is_read(
+    padding: int, accepted: bool, stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    # Given a settings answer of exactly 64 KiB (other attributes make up the size), or one byte more
+    secret = new_signing_secret(64)
+    document = {"data": {"attributes": {"secret": secret, "note": ""}}}
+    filler = 64 * 1024 - len(json.dumps(document).encode()) + padding
+    document["data"]["attributes"]["note"] = "n" * filler
+    kustomer.answer(json_reply(200, document))
+    if accepted:
+        assert _run(_refresher(stack, kustomer))["changed"] is True
+    else:
+        with pytest.raises(KustomerError, match="larger than 64 KiB"):
+            _run(_refresher(stack, kustomer))
 
 
 def test_x_ratelimit_reset_as_a_unix_time_is_waited_until(
