@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,8 +25,17 @@ def secrets_for_refresh(secretsmanager: Any, api_key: str) -> tuple[str, str]:
     return signing, api
 
 
+@pytest.fixture
+def app(
+    start_refresher: Callable[..., ModuleType], secrets_for_refresh: tuple[str, str], kustomer: FakeKustomer
+) -> ModuleType:
+    """The refresh function started with the stack's two secrets and the fake Kustomer."""
+    signing, api = secrets_for_refresh
+    return start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+
+
 def test_a_scheduled_run_through_the_handler(
-    start_refresher: Callable[..., Any],
+    app: ModuleType,
     secrets_for_refresh: tuple[str, str],
     kustomer: FakeKustomer,
     new_signing_secret: Callable[[int], str],
@@ -33,8 +43,7 @@ def test_a_scheduled_run_through_the_handler(
     secretsmanager: Any,
     sm_proxy: SecretsManagerProxy,
 ) -> None:
-    signing, api = secrets_for_refresh
-    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+    signing, _ = secrets_for_refresh
     secret = new_signing_secret(64)
     kustomer.answer(secret_reply(secret))
     read_output()
@@ -54,13 +63,10 @@ def test_a_scheduled_run_through_the_handler(
 
 
 def test_a_failed_run_raises_and_is_counted_by_reason(
-    start_refresher: Callable[..., Any],
-    secrets_for_refresh: tuple[str, str],
+    app: ModuleType,
     kustomer: FakeKustomer,
     read_output: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    signing, api = secrets_for_refresh
-    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
     kustomer.answer(error_reply(401, "Unauthorized"))
     read_output()
     with pytest.raises(Exception, match=r"org\.admin and org\.user"):
@@ -71,11 +77,7 @@ def test_a_failed_run_raises_and_is_counted_by_reason(
     assert errors[0]["reason"] == "Unauthorized"
 
 
-def test_an_unknown_event_raises_a_clear_error(
-    start_refresher: Callable[..., Any], secrets_for_refresh: tuple[str, str], kustomer: FakeKustomer
-) -> None:
-    signing, api = secrets_for_refresh
-    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
+def test_an_unknown_event_raises_a_clear_error(app: ModuleType, kustomer: FakeKustomer) -> None:
     with pytest.raises(RefreshError, match="unrecognised event"):
         app.lambda_handler(["not", "an", "object"], FakeLambdaContext())
     assert kustomer.settings_calls() == []
@@ -117,14 +119,11 @@ def test_the_base_url_comes_from_the_org_or_the_override() -> None:
 
 
 def test_scheduled_runs_log_each_value_by_its_fingerprint_and_version(
-    start_refresher: Callable[..., Any],
-    secrets_for_refresh: tuple[str, str],
+    app: ModuleType,
     kustomer: FakeKustomer,
     new_signing_secret: Callable[[int], str],
     read_output: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    signing, api = secrets_for_refresh
-    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
     a, b = new_signing_secret(64), new_signing_secret(64)
     read_output()
     # When Kustomer holds A twice, then B
@@ -146,13 +145,10 @@ def test_scheduled_runs_log_each_value_by_its_fingerprint_and_version(
 
 
 def test_a_failure_is_logged_with_its_reason_and_message_and_counted_once(
-    start_refresher: Callable[..., Any],
-    secrets_for_refresh: tuple[str, str],
+    app: ModuleType,
     kustomer: FakeKustomer,
     read_output: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    signing, api = secrets_for_refresh
-    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
     kustomer.answer(error_reply(403, "Forbidden"))
     read_output()
     with pytest.raises(KustomerError) as raised:
@@ -165,14 +161,10 @@ def test_a_failure_is_logged_with_its_reason_and_message_and_counted_once(
 
 
 def test_an_unexpected_failure_is_logged_with_its_traceback_and_counted_by_its_type(
-    start_refresher: Callable[..., Any],
-    secrets_for_refresh: tuple[str, str],
-    kustomer: FakeKustomer,
+    app: ModuleType,
     read_output: Callable[[], list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    signing, api = secrets_for_refresh
-    app = start_refresher(SIGNING_SECRET_ID=signing, API_KEY_SECRET_ID=api, KUSTOMER_API_BASE_URL=kustomer.url)
 
     def broken(*args: object, **kwargs: object) -> str:
         raise LookupError("something nobody expected")
