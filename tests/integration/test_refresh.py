@@ -663,8 +663,13 @@ def test_a_rotation_reattempted_after_kustomer_changed_is_withdrawn_and_the_next
     # Given a rotation that stored B as pending and stopped at testSecret, because Kustomer moved on to C
     refresher, token, values = _pending_b(stack, kustomer, new_signing_secret)
     kustomer.answer(secret_reply(values["C"]))
-    with pytest.raises(RefreshError, match="no longer holds"):
+    with pytest.raises(RefreshError) as refused:
         _run(refresher, _rotation_event(stack, token, "testSecret"))
+    assert str(refused.value) == (
+        "Kustomer no longer holds the pending signing secret (it changed during this rotation), so it is not "
+        "made current; nothing was changed. The next attempt of this rotation withdraws it, and the next "
+        "scheduled run stores Kustomer's secret"
+    )
     rotation = _rotation(stack, refresher)
     # When Secrets Manager reattempts that rotation (a version can never change its value, so B can never be C)
     reattempt = rotation.rotate(stack.signing_arn)
@@ -785,6 +790,7 @@ def test_rotation_of_another_secret_is_refused(stack: Stack, kustomer: FakeKusto
     with pytest.raises(RefreshError) as raised:
         _run(_refresher(stack, kustomer), event)
     assert raised.value.reason == "WrongSecret"
+    assert str(raised.value) == f"this function rotates only the signing secret {stack.signing_arn}, not {other}"
 
 
 # --- what each rotation step says and counts -----------------------------------------------------
@@ -918,7 +924,11 @@ def test_create_secret_logs_the_pending_value_by_its_fingerprint_and_a_withdrawa
         _run(refresher, _rotation_event(stack, token, "createSecret"))
     # Then the withdrawal is a PendingOutdated failure that says what was done
     assert raised.value.reason == "PendingOutdated"
-    assert "withdrawn (AWSPENDING removed) and AWSCURRENT left as it was" in str(raised.value)
+    assert str(raised.value) == (
+        f"Kustomer's secret changed since this rotation stored its pending version {token}; that version was "
+        "withdrawn (AWSPENDING removed) and AWSCURRENT left as it was: the next scheduled run or rotation "
+        "stores Kustomer's secret"
+    )
     (failed,) = _logged(read_output(), "secret refresh failed")
     assert failed["reason"] == "PendingOutdated"
     assert stack.stages()[token] == []
@@ -981,8 +991,48 @@ def test_each_rotation_step_is_logged_with_its_version(
 ) -> None:
     refresher = _current_then_kustomer_holds(stack, kustomer, new_signing_secret(64), new_signing_secret(64))
     read_output()
-    run = _completed(_rotation(stack, refresher).rotate(stack.signing_arn))
+    rotation = _rotation(stack, refresher)
+    token = rotation.start(stack.signing_arn).token
+    steps = ("createSecret", "setSecret", "testSecret", "finishSecret")
+    results = [_run(refresher, _rotation_event(stack, token, step)) for step in steps]
+    assert results == [{"step": step, "versionId": token} for step in steps]
     done = _logged(read_output(), "rotation step done")
-    assert [(line["step"], line["version_id"]) for line in done] == [
-        (step, run.token) for step in ("createSecret", "setSecret", "testSecret", "finishSecret")
+    assert [(line["step"], line["version_id"]) for line in done] == [(step, token) for step in steps]
+
+
+def test_the_first_rotation_of_a_secret_that_never_had_a_value_makes_it_current(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], sm_proxy: SecretsManagerProxy
+) -> None:
+    # Given the signing secret as first deployed (no version at all) and the API key stored
+    secret = new_signing_secret(64)
+    kustomer.answer(secret_reply(secret))
+    refresher = _refresher(stack, kustomer)
+    token = _rotation(stack, refresher).start(stack.signing_arn).token
+    for step in ("createSecret", "setSecret", "testSecret"):
+        _run(refresher, _rotation_event(stack, token, step))
+    mark = sm_proxy.mark()
+    # When finishSecret runs
+    _run(refresher, _rotation_event(stack, token, "finishSecret"))
+    # Then the rotation's version becomes current, with no AWSCURRENT to move it from, and nothing is left pending
+    assert stack.current() == secret
+    assert stack.stages()[token] == ["AWSCURRENT"]
+    moves = [call.request for call in sm_proxy.records(since=mark, operation="UpdateSecretVersionStage")]
+    assert moves == [
+        {"SecretId": stack.signing_arn, "VersionStage": "AWSCURRENT", "MoveToVersionId": token},
+        {"SecretId": stack.signing_arn, "VersionStage": "AWSPENDING", "RemoveFromVersionId": token},
     ]
+    assert [call.operation for call in sm_proxy.records(since=mark)] == [
+        "DescribeSecret",
+        "DescribeSecret",
+        "GetSecretValue",
+        "UpdateSecretVersionStage",
+        "UpdateSecretVersionStage",
+    ]
+
+
+def test_a_wrong_pod_answer_that_is_not_utf_8_is_still_a_refused_key(stack: Stack, kustomer: FakeKustomer) -> None:
+    # Given Kustomer refuses the key with a body that is not UTF-8 (a proxy's page in Latin-1, say)
+    kustomer.answer(Reply(401, "Clé refusée".encode("latin-1"), {"Content-Type": "text/plain; charset=latin-1"}))
+    with pytest.raises(KustomerError) as raised:
+        _run(_refresher(stack, kustomer))
+    assert raised.value.reason == "Unauthorized"
