@@ -75,9 +75,25 @@ def test_after_a_failure_the_next_read_waits_for_the_back_off(new_signing_secret
     clock.now += FAILURE_BACKOFF_SECONDS - 1
     cache.get()
     assert provider.reads == reads_after_failure
-    clock.now += 2
+    # The back-off ends FAILURE_BACKOFF_SECONDS after the failure, to the second
+    clock.now += 1
     cache.get()
     assert provider.reads == reads_after_failure + 1
+
+
+def test_the_value_is_read_again_when_the_ttl_has_run_out_to_the_second(
+    new_signing_secret: Callable[[int], str],
+) -> None:
+    first, second = new_signing_secret(48), new_signing_secret(48)
+    clock = Clock()
+    provider = ScriptedProvider(first, second)
+    cache = _cache(provider, clock, ttl=60)
+    assert cache.get() == first
+    clock.now += 59.999
+    assert cache.get() == first
+    clock.now = 1000 + 60
+    assert cache.get() == second
+    assert provider.reads == 2
 
 
 def test_a_zero_bound_turns_stale_use_off(new_signing_secret: Callable[[int], str]) -> None:
@@ -100,8 +116,21 @@ def test_a_short_secret_signs_but_warns_once_per_container(
         assert cache.get() == short
         clock.now += 1
     warnings = [line for line in read_output() if line.get("level") == "WARNING"]
-    assert len(warnings) == 1
-    assert "shorter than 32 bytes" in warnings[0]["message"]
+    assert [line["message"] for line in warnings] == [
+        "the Kustomer signing secret is shorter than 32 bytes; tokens are still signed, as Kustomer expects, "
+        "but consider regenerating it in Kustomer"
+    ]
+
+
+@pytest.mark.parametrize(("size", "warned"), [(31, True), (32, False)])
+def test_a_secret_of_32_bytes_is_long_enough(
+    size: int, warned: bool, read_output: Callable[[], list[dict[str, Any]]]
+) -> None:
+    cache = _cache(ScriptedProvider("k" * size), Clock())
+    read_output()
+    cache.get()
+    warnings = [line for line in read_output() if line.get("level") == "WARNING"]
+    assert bool(warnings) is warned
 
 
 @pytest.mark.parametrize(

@@ -182,20 +182,20 @@ class SigningSecretCache:
         """The signing secret to use now, or SigningSecretUnavailable (503)."""
         now = self._clock()
         if now < self._retry_not_before:
-            return self._fall_back(now, reason="BackingOff")
+            return self._fall_back(now)
         last = self._last_read
         fresh_read = last is None or now - last.read_at >= self._ttl_seconds
         if last is None or fresh_read:
             try:
                 last = self._last_read = _Read(self.prime().read(self._secret_id), now)
             except Exception as exc:  # boto3, botocore and urllib raise many types; the reason names it
-                return self._fall_back(now, reason=_failure_reason(exc), first_failure=True)
+                return self._fall_back(now, failure=_failure_reason(exc))
         count(MetricName.SECRET_CACHE_MISS if fresh_read else MetricName.SECRET_CACHE_HIT)
 
         problem = secret_problem(last.value)
         if problem:
             logger.error("the stored signing secret cannot be used", extra={"problem": problem})
-            return self._fall_back(now, reason="UnusableValue", first_failure=fresh_read)
+            return self._fall_back(now, failure="UnusableValue" if fresh_read else None)
         if fresh_read:
             self._remember(str(last.value), now)
         return str(last.value)
@@ -211,7 +211,13 @@ class SigningSecretCache:
                 "tokens are still signed, as Kustomer expects, but consider regenerating it in Kustomer"
             )
 
-    def _fall_back(self, now: float, *, reason: str, first_failure: bool = False) -> str:
+    def _fall_back(self, now: float, *, failure: str | None = None) -> str:
+        """The cached value while it is within its stale bound, else SigningSecretUnavailable.
+
+        `failure` is the reason of a read that just failed: it starts the back-off and is logged
+        once. Without it (the back-off runs, or the cached value was already refused) nothing is logged.
+        """
+        first_failure = failure is not None
         if first_failure:
             self._retry_not_before = now + FAILURE_BACKOFF_SECONDS
             count(MetricName.SECRET_READ_FAILED)
@@ -221,12 +227,12 @@ class SigningSecretCache:
             if first_failure:
                 logger.warning(
                     "signing secret read failed; signing with the cached value",
-                    extra={"reason": reason, "cached_age_seconds": round(now - good.read_at)},
+                    extra={"reason": failure, "cached_age_seconds": round(now - good.read_at)},
                 )
             return good.value
         count(MetricName.SECRET_UNAVAILABLE)
         if first_failure:
-            logger.error("no usable signing secret", extra={"reason": reason})
+            logger.error("no usable signing secret", extra={"reason": failure})
         raise SigningSecretUnavailable(
             "the signing secret is not available yet; try again shortly",
             retry_after_seconds=FAILURE_BACKOFF_SECONDS,
