@@ -317,17 +317,36 @@ def test_a_secret_never_provisioned_is_unavailable_with_retry_after(
     assert int(answer.headers["retry-after"]) > 0
 
 
-@pytest.mark.parametrize("stored", ["", " padded ", "x" * 5000], ids=["empty", "whitespace", "too-long"])
-def test_an_unusable_stored_value_is_unavailable(
-    secretsmanager: Any, start_mint: Callable[..., MintContainer], stored: str
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        (b"\x00\x01", "is binary (SecretBinary); store the secret as SecretString"),
+        (" padded ", "has leading or trailing whitespace; store the secret exactly as Kustomer gives it"),
+        ("x" * 5000, "is longer than 4096 bytes"),
+    ],
+    ids=["binary", "whitespace", "too-long"],
+)
+def test_an_unusable_stored_value_is_unavailable_and_says_why(
+    secretsmanager: Any,
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+    stored: str | bytes,
+    problem: str,
 ) -> None:
-    arn = secretsmanager.create_secret(Name="signing-secret-bad", SecretString=stored or "placeholder")["ARN"]
-    if not stored:
-        # Secrets Manager refuses an empty SecretString on create; a binary value is the closest real case.
-        secretsmanager.put_secret_value(SecretId=arn, SecretBinary=b"\x00\x01")
+    # Secrets Manager refuses an empty SecretString: a binary value is the closest real case of one.
+    value = {"SecretBinary": stored} if isinstance(stored, bytes) else {"SecretString": stored}
+    arn = secretsmanager.create_secret(Name="signing-secret-bad", **value)["ARN"]
+    read_output()
     mint = start_mint(SIGNING_SECRET_ID=arn)
     answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
     _assert_contract_error(answer, 503, "signing_secret_unavailable")
+    output = read_output()
+    at_start = [line for line in output if line.get("message", "").startswith("signing secret not read at start")]
+    assert [line["reason"] for line in at_start] == [f"UnusableValue: the stored signing secret {problem}"]
+    refused = [line for line in output if line.get("message") == "the stored signing secret cannot be used"]
+    assert [(line["level"], line["problem"]) for line in refused] == [("ERROR", problem)]
+    unavailable = [line for line in output if line.get("message") == "no usable signing secret"]
+    assert [line["reason"] for line in unavailable] == ["UnusableValue"]
 
 
 def test_a_missing_secret_is_unavailable(

@@ -77,6 +77,8 @@ def test_within_the_ttl_secrets_manager_is_read_once_at_start(
     assert sm_proxy.count("GetSecretValue") == 1
     assert metric_total(output, "SecretCacheMiss") == 1  # the INIT read, published with the first request's metrics
     assert metric_total(output, "SecretCacheHit") == 20
+    assert metric_total(output, "SecretStaleUse") == 0
+    assert [line for line in output if line.get("level") in ("WARNING", "ERROR")] == []
 
 
 def test_an_outage_is_survived_from_the_cache(
@@ -143,6 +145,8 @@ def test_a_failed_read_at_start_never_fails_the_start_and_the_first_request_read
     warnings = [line for line in start_output if line.get("message", "").startswith("signing secret not read at start")]
     assert len(warnings) == 1
     assert warnings[0]["level"] == "WARNING"
+    # after one try and one retry (the SDK's standard mode, 2 attempts in all)
+    assert sm_proxy.count("GetSecretValue") == 2
     # When Secrets Manager recovers before the first request (no back-off was started at INIT)
     sm_proxy.heal()
     sm_proxy.reset()

@@ -222,3 +222,29 @@ def test_each_new_value_is_logged_once_by_its_fingerprint(
     records = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
     loaded = [r.get("secret_fingerprint") for r in records if r.get("message") == "signing secret loaded"]
     assert loaded == [secret_fingerprint(first), secret_fingerprint(second)]
+
+
+def test_an_unusable_new_value_is_refused_once_and_the_cached_one_signs_meanwhile(
+    new_signing_secret: Callable[[int], str], read_output: Callable[[], list[dict[str, Any]]]
+) -> None:
+    # Given a good value cached, then the stored value replaced by one padded with whitespace
+    good = new_signing_secret(48)
+    clock = Clock()
+    provider = ScriptedProvider(good, f" {good} ")
+    cache = _cache(provider, clock, ttl=60, max_stale=120)
+    assert cache.get() == good
+    read_output()
+    # When the TTL runs out, and again during the back-off
+    clock.now += 60
+    assert cache.get() == good
+    clock.now += 1
+    assert cache.get() == good
+    # Then the new value was read once, refused once with its problem, and the cached value signed
+    assert provider.reads == 2
+    output = read_output()
+    problem = "has leading or trailing whitespace; store the secret exactly as Kustomer gives it"
+    refused = [line for line in output if line.get("message") == "the stored signing secret cannot be used"]
+    assert [(line["level"], line["problem"]) for line in refused] == [("ERROR", problem)]
+    stale_use = "signing secret read failed; signing with the cached value"
+    stale = [line for line in output if line.get("message") == stale_use]
+    assert [(line["reason"], line["cached_age_seconds"]) for line in stale] == [("UnusableValue", 60)]
