@@ -502,6 +502,20 @@ def test_a_hang_is_given_up_at_the_deadline_instead_of_retried_past_it(
     assert time.monotonic() - started < 2.5
 
 
+def test_a_hang_is_retried_three_times_when_there_is_time(stack: Stack, kustomer: FakeKustomer) -> None:
+    # Given Kustomer does not answer, a 0.3-second read timeout and a run with ample time
+    kustomer.answer(Reply(hang=True))
+    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, kustomer.url)
+    client = KustomerSettingsClient(kustomer.url, connect_timeout=1, read_timeout=0.3, backoff_factor=0.01)
+    refresher = SecretRefresher(settings, SecretStore(stack.refresher_client), client)
+    # When the scheduled run goes
+    with pytest.raises(KustomerError) as raised:
+        refresher.handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 30)
+    # Then it tried once and retried three times, then gave up as timed out
+    assert raised.value.reason == "Timeout"
+    assert len(kustomer.settings_calls()) == 4
+
+
 def test_a_run_with_no_time_left_does_not_call_kustomer(stack: Stack, kustomer: FakeKustomer) -> None:
     with pytest.raises(KustomerError) as raised:
         _refresher(stack, kustomer).handle({}, SECRETS_MANAGER_RESERVE_SECONDS)
