@@ -516,6 +516,32 @@ def test_a_hang_is_retried_three_times_when_there_is_time(stack: Stack, kustomer
     assert len(kustomer.settings_calls()) == 4
 
 
+def test_retries_are_counted_together_whatever_failed(stack: Stack, kustomer: FakeKustomer) -> None:
+    # Given Kustomer answering 503 twice, then not answering at all
+    kustomer.answer(error_reply(503, "down"), error_reply(503, "down"), then=Reply(hang=True))
+    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, kustomer.url)
+    client = KustomerSettingsClient(kustomer.url, connect_timeout=1, read_timeout=0.3, backoff_factor=0.01)
+    refresher = SecretRefresher(settings, SecretStore(stack.refresher_client), client)
+    # When the scheduled run goes
+    with pytest.raises(KustomerError) as raised:
+        refresher.handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 30)
+    # Then the two 503s and the timeouts share the 3 retries: 4 requests in all
+    assert raised.value.reason == "Timeout"
+    assert len(kustomer.settings_calls()) == 4
+
+
+def test_retries_back_off_between_errors(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str], retry_waits: RetryWaits
+) -> None:
+    # Given two 500s, then the secret (the refresher's back-off factor here is 0.05 s, with as much jitter)
+    secret = new_signing_secret(64)
+    kustomer.answer(error_reply(500, "oops"), error_reply(500, "oops"), secret_reply(secret))
+    assert _run(_refresher(stack, kustomer))["changed"] is True
+    # Then the first retry follows at once and the second waits 0.05 x 2, plus up to 0.05 of jitter
+    assert len(retry_waits.seconds) == 1
+    assert 0.1 <= retry_waits.seconds[0] <= 0.15
+
+
 def test_a_run_with_no_time_left_does_not_call_kustomer(stack: Stack, kustomer: FakeKustomer) -> None:
     with pytest.raises(KustomerError) as raised:
         _refresher(stack, kustomer).handle({}, SECRETS_MANAGER_RESERVE_SECONDS)
