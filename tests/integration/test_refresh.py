@@ -550,19 +550,25 @@ def test_a_run_with_no_time_left_does_not_call_kustomer(stack: Stack, kustomer: 
     assert kustomer.settings_calls() == []
 
 
-@pytest.mark.parametrize("stored_key", [None, "   "], ids=["no-value", "blank"])
+@pytest.mark.parametrize("stored_key", [None, "   ", b"binary-key"], ids=["no-value", "blank", "binary"])
 def test_a_missing_api_key_raises_before_calling_kustomer(
-    stored_key: str | None, secretsmanager: Any, sm_proxy: SecretsManagerProxy, kustomer: FakeKustomer
+    stored_key: str | bytes | None, secretsmanager: Any, sm_proxy: SecretsManagerProxy, kustomer: FakeKustomer
 ) -> None:
-    # Given the API key secret holds no value (as first deployed) or a blank one
-    stack = _new_stack(secretsmanager, sm_proxy, stored_key)
+    # Given the API key secret holds no value (as first deployed), a blank one, or no text at all
+    stack = _new_stack(secretsmanager, sm_proxy, None)
+    if isinstance(stored_key, bytes):
+        secretsmanager.put_secret_value(SecretId=stack.api_key_arn, SecretBinary=stored_key)
+    elif stored_key is not None:
+        secretsmanager.put_secret_value(SecretId=stack.api_key_arn, SecretString=stored_key)
     # When the refresher runs under its own role
     with pytest.raises(RefreshError) as raised:
         _run(_refresher(stack, kustomer))
     # Then it says what to do, calls nobody, writes nothing, and needed no permission it lacks
     assert raised.value.reason == "ApiKeyMissing"
-    assert "holds no value yet" in str(raised.value)
-    assert "StoreApiKeyCommand" in str(raised.value)
+    assert str(raised.value) == (
+        f"the API key secret {stack.api_key_arn} holds no value yet (or no longer exists): store a Kustomer API key "
+        "with the org.admin and org.user roles in it (the stack's StoreApiKeyCommand output shows the command)"
+    )
     assert kustomer.settings_calls() == []
     assert stack.version_ids() == []
     assert sm_proxy.role_calls(allowed=False) == []
@@ -1076,3 +1082,4 @@ def test_a_wrong_pod_answer_that_is_not_utf_8_is_still_a_refused_key(stack: Stac
     with pytest.raises(KustomerError) as raised:
         _run(_refresher(stack, kustomer))
     assert raised.value.reason == "Unauthorized"
+
