@@ -1082,4 +1082,3 @@ def test_a_wrong_pod_answer_that_is_not_utf_8_is_still_a_refused_key(stack: Stac
     with pytest.raises(KustomerError) as raised:
         _run(_refresher(stack, kustomer))
     assert raised.value.reason == "Unauthorized"
-
