@@ -3,6 +3,7 @@ containers under their own roles, and the leak check."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -321,7 +322,10 @@ def _log_to_current_stdout() -> None:
 
     for handler in logging.getLogger(logger.name).handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler.stream, _CurrentStdout):
-            handler.setStream(_CurrentStdout())  # type: ignore[arg-type]
+            # Not setStream: it flushes the old stream, which a test session run in-process before
+            # this one (mutmut's) may have closed.
+            with handler.lock or contextlib.nullcontext():
+                handler.stream = _CurrentStdout()
 
 
 @pytest.fixture(autouse=True)

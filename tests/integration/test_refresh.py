@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -542,6 +543,34 @@ def test_retries_back_off_between_errors(
     assert 0.1 <= retry_waits.seconds[0] <= 0.15
 
 
+def test_a_run_with_under_a_second_left_still_calls_kustomer(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    secret = new_signing_secret(64)
+    kustomer.answer(secret_reply(secret))
+    assert _refresher(stack, kustomer).handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 0.8)["changed"] is True
+    assert stack.current() == secret
+
+
+@pytest.mark.parametrize("size", [4096, 32], ids=["longest", "shortest-recommended"])
+def test_a_secret_up_to_4096_bytes_is_stored(size: int, stack: Stack, kustomer: FakeKustomer) -> None:
+    secret = secrets.token_urlsafe(size)[:size]
+    kustomer.answer(secret_reply(secret))
+    assert _run(_refresher(stack, kustomer))["changed"] is True
+    assert stack.current() == secret
+
+
+def test_a_base_url_with_a_trailing_slash_reaches_the_settings(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    secret = new_signing_secret(64)
+    kustomer.answer(secret_reply(secret))
+    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, kustomer.url + "/")
+    client = KustomerSettingsClient(kustomer.url + "/", connect_timeout=1, read_timeout=1)
+    assert _run(SecretRefresher(settings, SecretStore(stack.refresher_client), client))["changed"] is True
+    assert [call.path for call in kustomer.requests] == ["/v1/auth/customer/settings"]
+
+
 def test_a_run_with_no_time_left_does_not_call_kustomer(stack: Stack, kustomer: FakeKustomer) -> None:
     with pytest.raises(KustomerError) as raised:
         _refresher(stack, kustomer).handle({}, SECRETS_MANAGER_RESERVE_SECONDS)
@@ -815,10 +844,24 @@ _SCHEDULER_OR_ROTATION = "expected a scheduler event (a JSON object) or a Secret
         ({"SecretId": "x", "Step": "createSecret"}, _NEEDS_IDS),
         ({"ClientRequestToken": 5, "SecretId": "x", "Step": "createSecret"}, _NEEDS_IDS),
         ({"ClientRequestToken": "t", "SecretId": "", "Step": "createSecret"}, _NEEDS_IDS),
+        # Any one of a rotation event's fields makes it one: never mistaken for a scheduled run
+        ({"Step": "createSecret"}, _NEEDS_IDS),
+        ({"ClientRequestToken": "t"}, _NEEDS_IDS),
+        ({"SecretId": "x"}, _NEEDS_IDS),
         ([], f"unrecognised event (list): {_SCHEDULER_OR_ROTATION}"),
         ("createSecret", f"unrecognised event (str): {_SCHEDULER_OR_ROTATION}"),
     ],
-    ids=["unknown-step", "no-token", "token-not-string", "empty-secret-id", "list", "string"],
+    ids=[
+        "unknown-step",
+        "no-token",
+        "token-not-string",
+        "empty-secret-id",
+        "only-step",
+        "only-token",
+        "only-secret-id",
+        "list",
+        "string",
+    ],
 )
 def test_an_unknown_event_shape_raises_and_writes_nothing(
     event: object, message: str, stack: Stack, kustomer: FakeKustomer

@@ -161,3 +161,7 @@ def test_a_verified_email_passes_in_each_form_authorizers_send(verified: Any) ->
 def test_the_fingerprint_is_the_same_across_releases() -> None:
     """Operators search old logs by it: SHA-256 of the compact, non-ASCII-escaped claims JSON, 16 hex digits."""
     assert Identity("jürgen-1", "ann@example.com").fingerprint() == "d9100aab708da6e8"
+
+
+def test_an_external_id_of_the_longest_allowed_length_is_accepted() -> None:
+    assert identity_from_body({"externalId": "x" * 512}).external_id == "x" * 512

@@ -248,3 +248,8 @@ def test_an_unusable_new_value_is_refused_once_and_the_cached_one_signs_meanwhil
     stale_use = "signing secret read failed; signing with the cached value"
     stale = [line for line in output if line.get("message") == stale_use]
     assert [(line["reason"], line["cached_age_seconds"]) for line in stale] == [("UnusableValue", 60)]
+    # And after the back-off, within the TTL, the refused value is not read or reported again
+    clock.now += FAILURE_BACKOFF_SECONDS
+    assert cache.get() == good
+    assert provider.reads == 2
+    assert [line for line in read_output() if line.get("level") in ("WARNING", "ERROR")] == []

@@ -194,7 +194,8 @@ class SigningSecretCache:
 
         problem = secret_problem(last.value)
         if problem:
-            logger.error("the stored signing secret cannot be used", extra={"problem": problem})
+            if fresh_read:  # said once per read, not on every request until the next one
+                logger.error("the stored signing secret cannot be used", extra={"problem": problem})
             return self._fall_back(now, failure="UnusableValue" if fresh_read else None)
         if fresh_read:
             self._remember(str(last.value), now)
