@@ -97,7 +97,7 @@ bench: install build ## cold and warm figures on Lambda's CPU model, ~5 min; roo
 fuzz: install build ## hypothesis with at least 10,000 examples per handler (make test runs 150)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/fuzz -q -p no:cacheprovider
 
-# Not part of make test (about 45 minutes). Each run starts afresh in mutants/, so the score is of this code
+# Not part of make test (about 40 minutes). Each run starts afresh in mutants/, so the score is of this code
 # and these tests; MUTANTS='kustomer_token.token.*' limits a run.
 # Every survivor is killed by a test or explained in tests/mutation-survivors.txt.
 MUTMUT_CHILDREN ?= 2
