@@ -78,8 +78,22 @@ def stack(secretsmanager: Any, sm_proxy: SecretsManagerProxy, api_key: str) -> S
 
 
 def _refresher(stack: Stack, kustomer: FakeKustomer) -> SecretRefresher:
-    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, kustomer.url)
-    client = KustomerSettingsClient(kustomer.url, connect_timeout=1, read_timeout=1, backoff_factor=0.05)
+    return _refresher_at(stack, kustomer.url)
+
+
+def _refresher_at(
+    stack: Stack,
+    base_url: str,
+    *,
+    signing_secret_id: str | None = None,
+    read_timeout: float = 1,
+    backoff_factor: float = 0.05,
+) -> SecretRefresher:
+    """A refresher of this stack calling Kustomer at `base_url`, with short timeouts (the tests' own)."""
+    settings = RefreshSettings(signing_secret_id or stack.signing_arn, stack.api_key_arn, base_url)
+    client = KustomerSettingsClient(
+        base_url, connect_timeout=1, read_timeout=read_timeout, backoff_factor=backoff_factor
+    )
     return SecretRefresher(settings, SecretStore(stack.refresher_client), client)
 
 
@@ -472,11 +486,10 @@ def test_an_answer_cut_off_part_way_is_a_broken_connection(
 def test_kustomer_unreachable_says_what_to_check(stack: Stack, new_signing_secret: Callable[[int], str]) -> None:
     # Given a base URL where nothing listens
     nowhere = f"http://127.0.0.1:{free_port()}"
-    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, nowhere)
-    client = KustomerSettingsClient(nowhere, connect_timeout=1, read_timeout=1, backoff_factor=0.01)
+    refresher = _refresher_at(stack, nowhere, backoff_factor=0.01)
     # When the scheduled run goes
     with pytest.raises(KustomerError) as raised:
-        _run(SecretRefresher(settings, SecretStore(stack.refresher_client), client))
+        _run(refresher)
     # Then it says it could not reach Kustomer, with the kind of error and what to check
     assert raised.value.reason == "Unreachable"
     assert str(raised.value) == (
@@ -506,9 +519,7 @@ def test_a_hang_is_given_up_at_the_deadline_instead_of_retried_past_it(
 def test_a_hang_is_retried_three_times_when_there_is_time(stack: Stack, kustomer: FakeKustomer) -> None:
     # Given Kustomer does not answer, a 0.3-second read timeout and a run with ample time
     kustomer.answer(Reply(hang=True))
-    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, kustomer.url)
-    client = KustomerSettingsClient(kustomer.url, connect_timeout=1, read_timeout=0.3, backoff_factor=0.01)
-    refresher = SecretRefresher(settings, SecretStore(stack.refresher_client), client)
+    refresher = _refresher_at(stack, kustomer.url, read_timeout=0.3, backoff_factor=0.01)
     # When the scheduled run goes
     with pytest.raises(KustomerError) as raised:
         refresher.handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 30)
@@ -520,9 +531,7 @@ def test_a_hang_is_retried_three_times_when_there_is_time(stack: Stack, kustomer
 def test_retries_are_counted_together_whatever_failed(stack: Stack, kustomer: FakeKustomer) -> None:
     # Given Kustomer answering 503 twice, then not answering at all
     kustomer.answer(error_reply(503, "down"), error_reply(503, "down"), then=Reply(hang=True))
-    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, kustomer.url)
-    client = KustomerSettingsClient(kustomer.url, connect_timeout=1, read_timeout=0.3, backoff_factor=0.01)
-    refresher = SecretRefresher(settings, SecretStore(stack.refresher_client), client)
+    refresher = _refresher_at(stack, kustomer.url, read_timeout=0.3, backoff_factor=0.01)
     # When the scheduled run goes
     with pytest.raises(KustomerError) as raised:
         refresher.handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 30)
@@ -565,9 +574,7 @@ def test_a_base_url_with_a_trailing_slash_reaches_the_settings(
 ) -> None:
     secret = new_signing_secret(64)
     kustomer.answer(secret_reply(secret))
-    settings = RefreshSettings(stack.signing_arn, stack.api_key_arn, kustomer.url + "/")
-    client = KustomerSettingsClient(kustomer.url + "/", connect_timeout=1, read_timeout=1)
-    assert _run(SecretRefresher(settings, SecretStore(stack.refresher_client), client))["changed"] is True
+    assert _run(_refresher_at(stack, kustomer.url + "/"))["changed"] is True
     assert [call.path for call in kustomer.requests] == ["/v1/auth/customer/settings"]
 
 
@@ -908,9 +915,7 @@ def test_a_rotation_event_may_name_the_signing_secret_by_its_arn_or_its_name(
     # Given the function configured with the secret's name, or with its ARN, and the event naming it the other way
     described = stack.client.describe_secret(SecretId=stack.signing_arn)
     configured = described["Name"] if named_by == "ARN" else described["ARN"]
-    settings = RefreshSettings(configured, stack.api_key_arn, kustomer.url)
-    client = KustomerSettingsClient(kustomer.url, connect_timeout=1, read_timeout=1, backoff_factor=0.05)
-    refresher = SecretRefresher(settings, SecretStore(stack.refresher_client), client)
+    refresher = _refresher_at(stack, kustomer.url, signing_secret_id=configured)
     b = new_signing_secret(64)
     kustomer.answer(secret_reply(b))
     token = _rotation(stack, refresher).start(stack.signing_arn).token
