@@ -160,15 +160,26 @@ def widget_metrics(widget: Mapping[str, Any]) -> Iterator[MetricUse | str]:
         yield MetricUse(where, namespace, name, dict(zip(pairs[::2], pairs[1::2], strict=True)))
 
 
-_SEARCH = re.compile(r"SEARCH\('\{([^}]*)\}\s+MetricName=\"([^\"]+)\"'\s*,\s*'[A-Za-z0-9.]+'\s*,\s*\d+\)")
+_SEARCH = re.compile(
+    r"SEARCH\('\{([^}]*)\}\s+MetricName=\"([^\"]+)\"((?:\s+[A-Za-z]+=\"[^\"]*\")*)'\s*,\s*'[A-Za-z0-9.]+'\s*,\s*\d+\)"
+)
+_SEARCH_FILTER = re.compile(r"([A-Za-z]+)=\"([^\"]*)\"")
 
 
 def search_schemas(expression: str) -> list[tuple[str, frozenset[str], str]]:
-    """(namespace, dimension names, metric name) of each SEARCH('{Namespace,Dim,...} MetricName="X"', ...)."""
+    """(namespace, dimension names, metric name) of each SEARCH('{Namespace,Dim,...} MetricName="X" Dim="v"', ...)."""
+    return [(namespace, dimensions, metric) for namespace, dimensions, metric, _ in searches(expression)]
+
+
+def searches(expression: str) -> list[tuple[str, frozenset[str], str, dict[str, str]]]:
+    """search_schemas with each SEARCH's dimension filters (name -> exact value)."""
     found = []
     for match in _SEARCH.finditer(expression):
         namespace, *dimension_names = [part.strip() for part in match.group(1).split(",")]
-        found.append((namespace, frozenset(dimension_names), match.group(2)))
+        filters = dict(_SEARCH_FILTER.findall(match.group(3)))
+        if not set(filters) <= set(dimension_names):
+            raise ValueError(f"a SEARCH filters on a dimension outside its schema: {expression}")
+        found.append((namespace, frozenset(dimension_names), match.group(2), filters))
     if "SEARCH(" in expression and len(found) != expression.count("SEARCH("):
         raise ValueError(f"a SEARCH of another form than '{{Namespace,Dimension...}} MetricName=\"X\"': {expression}")
     return found

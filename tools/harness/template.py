@@ -75,6 +75,7 @@ class CloudFormationValues:
     Parameters take their defaults, with `parameters` on top (CommaDelimitedList ones become
     lists). `resources` maps logical ids to what !Ref gives locally, and `attributes(logical_id,
     name)` gives what !GetAtt gives; without them, a resource's Ref or attribute is Unresolvable.
+    `stack_name` is AWS::StackName: two stacks of one account and region differ only there.
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class CloudFormationValues:
         *,
         resources: Mapping[str, str] | None = None,
         attributes: Callable[[str, str], str] = _no_attributes,
+        stack_name: str = STACK_NAME,
     ) -> None:
         self._conditions: Mapping[str, Any] = template.get("Conditions", {})
         specs: Mapping[str, Any] = template.get("Parameters", {})
@@ -92,7 +94,8 @@ class CloudFormationValues:
             if spec.get("Type") == "CommaDelimitedList" and name in values:
                 values[name] = values[name].split(",")
         self._parameters = set(specs)
-        self._values = {**values, **PSEUDO_PARAMETERS, **(resources or {})}
+        self._values = {**values, **PSEUDO_PARAMETERS, "AWS::StackName": stack_name}
+        self._resources: Mapping[str, str] = resources or {}  # looked up only when referenced
         self._attributes = attributes
 
     def condition(self, name: str, where: str = "Conditions") -> bool:
@@ -148,6 +151,8 @@ class CloudFormationValues:
             return _NO_VALUE
         if name in self._values:
             return self._values[name]
+        if name in self._resources:
+            return self._resources[name]
         if name in self._parameters:
             raise Unresolvable(f"{where}: no value for the template parameter {name}")
         raise Unresolvable(f"{where}: Ref {name} is a resource, known only once deployed")
