@@ -56,6 +56,7 @@ class Deployment:
 
     def __init__(self, translated: Mapping[str, Any], parameters: Mapping[str, str], stack_name: str = STACK_NAME):
         self.resources: Mapping[str, Any] = translated["Resources"]
+        self.stack_name = stack_name
         self.values = CloudFormationValues(
             translated,
             parameters,
@@ -76,7 +77,7 @@ class Deployment:
                 if name in properties
             }
             digest = hashlib.sha256(json.dumps(create_only, sort_keys=True).encode()).hexdigest()[:16]
-            self._physical[logical_id] = f"{logical_id}#{digest}"
+            self._physical[logical_id] = f"{self.stack_name}-{logical_id}#{digest}"  # as generated names run
         return self._physical[logical_id]
 
     def invoked(self, logical_id: str) -> str:
