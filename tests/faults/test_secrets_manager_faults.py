@@ -7,9 +7,9 @@ to show that a fault met the call it names.
 The mint: a warm container keeps minting from its cache and counts each stale use; a cold one
 answers 503 with Retry-After; nothing answers 500.
 The refresher: a fault on any one of its calls, in a scheduled run or in any rotation step,
-makes the run raise and leaves every version and label exactly as it was, except for one
-documented half-way state that the next run repairs; once Secrets Manager answers again, the
-run completes.
+makes the run raise and leaves every version and label exactly as it was, except for
+documented half-way states that the next run repairs (a scheduled run's value stays stored when
+the listing after it fails); once Secrets Manager answers again, the run completes.
 """
 
 from __future__ import annotations
@@ -285,9 +285,20 @@ class Flow:
 GET_KEY, GET_SECRET = "GetSecretValue(ApiKeySecret)", "GetSecretValue(SigningSecret)"
 DESCRIBE, PUT = "DescribeSecret(SigningSecret)", "PutSecretValue(SigningSecret)"
 STAGE = "UpdateSecretVersionStage(SigningSecret)"
+# A scheduled run lists the versions once the value is stored, to withdraw rotations that never finished.
+LIST = "ListSecretVersionIds(SigningSecret)"
 FLOWS: dict[str, Flow] = {
-    "scheduled-new-value": Flow(_scheduled_new_value, (GET_KEY, GET_SECRET, PUT)),
-    "scheduled-value-returns": Flow(_scheduled_value_returns, (GET_KEY, GET_SECRET, PUT, STAGE)),
+    "scheduled-new-value": Flow(
+        _scheduled_new_value,
+        (GET_KEY, GET_SECRET, PUT, LIST),
+        # B is stored and current before the listing: the run raises, and the write stays.
+        halfway={3: state(("A", PREVIOUS), ("B", CURRENT))},
+    ),
+    "scheduled-value-returns": Flow(
+        _scheduled_value_returns,
+        (GET_KEY, GET_SECRET, PUT, STAGE, LIST),
+        halfway={4: state(("A", CURRENT), ("B", PREVIOUS))},
+    ),
     "createSecret": Flow(_create, (DESCRIBE, GET_SECRET, GET_KEY, PUT)),
     "createSecret-reattempt-outdated": Flow(
         _create_reattempted_after_kustomer_changed, (DESCRIBE, GET_SECRET, GET_KEY, STAGE)

@@ -12,11 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from kustomer_token import __version__
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.observability import metrics, secret_fingerprint
-from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher, version_token
+from kustomer_token.refresh import (
+    ROTATION_ENDED_AFTER_SECONDS,
+    SECRETS_MANAGER_RESERVE_SECONDS,
+    RefreshError,
+    SecretRefresher,
+    version_token,
+)
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
 from tests.conftest import RetryWaits
@@ -31,7 +38,7 @@ from tools.harness.fake_kustomer import (
 )
 from tools.harness.iam import role_client
 from tools.harness.loopback import free_port
-from tools.harness.rotation import RotationRun, SecretsManagerRotation, in_process
+from tools.harness.rotation import STEPS, RotationRun, SecretsManagerRotation, in_process
 from tools.harness.sm_proxy import SecretsManagerProxy
 
 BUDGET_SECONDS = 5.0
@@ -88,13 +95,14 @@ def _refresher_at(
     signing_secret_id: str | None = None,
     read_timeout: float = 1,
     backoff_factor: float = 0.05,
+    clock: Callable[[], float] = time.time,
 ) -> SecretRefresher:
     """A refresher of this stack calling Kustomer at `base_url`, with short timeouts (the tests' own)."""
     settings = RefreshSettings(signing_secret_id or stack.signing_arn, stack.api_key_arn, base_url)
     client = KustomerSettingsClient(
         base_url, connect_timeout=1, read_timeout=read_timeout, backoff_factor=backoff_factor
     )
-    return SecretRefresher(settings, SecretStore(stack.refresher_client), client)
+    return SecretRefresher(settings, SecretStore(stack.refresher_client), client, clock=clock)
 
 
 def _run(refresher: SecretRefresher, event: object | None = None) -> dict[str, Any]:
@@ -1130,3 +1138,261 @@ def test_a_wrong_pod_answer_that_is_not_utf_8_is_still_a_refused_key(stack: Stac
     with pytest.raises(KustomerError) as raised:
         _run(_refresher(stack, kustomer))
     assert raised.value.reason == "Unauthorized"
+
+
+# --- a rotation that never finished: the scheduled run withdraws it, so the next RotateSecret is accepted ----
+
+
+class Clock:
+    """The refresher's wall clock, moved on by a test; Secrets Manager dates each version with the real time."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+# The stack's default RefreshSchedule, rate(15 minutes): the next scheduled run after a rotation failed.
+SCHEDULE_PERIOD_SECONDS = 15 * 60
+WITHDRAWN = "AWSPENDING removed from a version an unfinished rotation left"
+UNFINISHED = ["no-api-key-at-first-deploy", "kustomer-down-at-create", "mismatch-at-test", "kustomer-down-at-test"]
+
+
+@dataclass
+class Unfinished:
+    """A rotation that failed and left AWSPENDING on its version; the names of the values involved."""
+
+    stack: Stack
+    refresher: SecretRefresher
+    rotation: SecretsManagerRotation
+    clock: Clock
+    token: str  # the failed rotation's version
+    pending: str | None  # the name of the value that version holds, None when it holds none
+    held: str  # the name of the value Kustomer holds now
+
+    def value_of_token(self) -> str | None:
+        try:
+            answer = self.stack.client.get_secret_value(SecretId=self.stack.signing_arn, VersionId=self.token)
+        except self.stack.client.exceptions.ResourceNotFoundException:
+            return None
+        value: str = answer["SecretString"]
+        return value
+
+
+def _unfinished(
+    case: str,
+    secretsmanager: Any,
+    sm_proxy: SecretsManagerProxy,
+    kustomer: FakeKustomer,
+    api_key: str,
+    values: dict[str, str],
+) -> Unfinished:
+    """The stack after a rotation failed as `case` says, before the next scheduled run."""
+    down = Reply(503, HTML_PAGE, {"Content-Type": "text/html"})
+    first_deploy = case == "no-api-key-at-first-deploy"
+    stack = _new_stack(secretsmanager, sm_proxy, None if first_deploy else api_key)
+    clock = Clock()
+    refresher = _refresher_at(stack, kustomer.url, clock=clock)
+    rotation = _rotation(stack, refresher)
+    if not first_deploy:
+        kustomer.answer(secret_reply(values["A"]))
+        _run(refresher)  # A is current
+    failed_at, pending, held = {
+        # The immediate rotation of the first deploy: no API key yet; then the operator stores it and
+        # skips the optional manual rotation.
+        "no-api-key-at-first-deploy": ("createSecret", None, "A"),
+        "kustomer-down-at-create": ("createSecret", None, "B"),
+        # createSecret stored B; Kustomer moved on to C before testSecret.
+        "mismatch-at-test": ("testSecret", "B", "C"),
+        # createSecret stored B; Kustomer did not answer testSecret, and holds B again since.
+        "kustomer-down-at-test": ("testSecret", "B", "B"),
+    }[case]
+    during = {
+        "no-api-key-at-first-deploy": (secret_reply(values["A"]),),
+        "kustomer-down-at-create": (down,),
+        "mismatch-at-test": (secret_reply(values["B"]), secret_reply(values["C"])),
+        "kustomer-down-at-test": (secret_reply(values["B"]), down),
+    }[case]
+    kustomer.answer(*during)
+    failed = rotation.rotate(stack.signing_arn)
+    assert failed.error is not None
+    assert [step for step, _ in failed.steps][-1] == failed_at, failed.error
+    if first_deploy:
+        stack.client.put_secret_value(SecretId=stack.api_key_arn, SecretString=api_key)
+    kustomer.answer(secret_reply(values[held]))
+    unfinished = Unfinished(stack, refresher, rotation, clock, failed.token, pending, held)
+    assert stack.stages()[failed.token] == ["AWSPENDING"]
+    assert unfinished.value_of_token() == (values[pending] if pending else None)
+    return unfinished
+
+
+@pytest.fixture
+def values(new_signing_secret: Callable[[int], str]) -> dict[str, str]:
+    return {name: new_signing_secret(64) for name in "ABCD"}
+
+
+def _no_pending_anywhere(stack: Stack) -> bool:
+    return all("AWSPENDING" not in labels for labels in stack.stages().values())
+
+
+@pytest.mark.parametrize("case", UNFINISHED)
+def test_after_a_failed_rotation_the_scheduled_run_lets_the_next_rotate_secret_complete(
+    case: str,
+    secretsmanager: Any,
+    sm_proxy: SecretsManagerProxy,
+    kustomer: FakeKustomer,
+    api_key: str,
+    values: dict[str, str],
+) -> None:
+    # Given a rotation that failed and left AWSPENDING on its version
+    u = _unfinished(case, secretsmanager, sm_proxy, kustomer, api_key, values)
+    # When the schedule runs, later than any rotation lasts
+    u.clock.advance(SCHEDULE_PERIOD_SECONDS)
+    result = _run(u.refresher)
+    # Then Kustomer's value is AWSCURRENT, and the failed rotation's version lost AWSPENDING and kept its value
+    assert result == {"changed": True, "versionId": version_token(api_key, values[u.held])}
+    assert u.stack.current() == values[u.held]
+    assert u.stack.stages()[result["versionId"]] == ["AWSCURRENT"]
+    assert u.stack.stages()[u.token] == []
+    assert u.value_of_token() == (values[u.pending] if u.pending else None)
+    # When a stack update's RotateSecret comes, with Kustomer now holding D
+    kustomer.answer(secret_reply(values["D"]))
+    update = _completed(u.rotation.rotate(u.stack.signing_arn))
+    # Then it is accepted as a new rotation, its four steps complete, and nothing is left pending
+    assert update.refusal is None
+    assert update.token != u.token
+    assert u.stack.current() == values["D"]
+    assert u.stack.stages()[update.token] == ["AWSCURRENT"]
+    assert _no_pending_anywhere(u.stack)
+    assert sm_proxy.role_calls(allowed=False) == []
+
+
+@pytest.mark.parametrize("case", UNFINISHED)
+def test_the_withdrawn_rotation_rerun_changes_nothing_and_the_next_rotation_completes(
+    case: str,
+    secretsmanager: Any,
+    sm_proxy: SecretsManagerProxy,
+    kustomer: FakeKustomer,
+    api_key: str,
+    values: dict[str, str],
+) -> None:
+    # Given a failed rotation withdrawn by a scheduled run
+    u = _unfinished(case, secretsmanager, sm_proxy, kustomer, api_key, values)
+    u.clock.advance(SCHEDULE_PERIOD_SECONDS)
+    _run(u.refresher)
+    stages_before, token_value_before = u.stack.stages(), u.value_of_token()
+    # When Secrets Manager re-runs that rotation's steps, with its old token
+    reruns = [u.rotation.step(u.stack.signing_arn, u.token, step) for step in STEPS]
+    # Then each step fails, saying why, and no value or label changed
+    refusal = f"version {u.token} is not AWSPENDING, so it cannot be rotated to"
+    assert [(r.error or {}).get("errorMessage") for r in reruns] == [refusal] * len(STEPS)
+    assert u.stack.stages() == stages_before
+    assert u.stack.current() == values[u.held]
+    assert u.value_of_token() == token_value_before
+    # And the next rotation is a new one, which completes
+    kustomer.answer(secret_reply(values["D"]))
+    update = _completed(u.rotation.rotate(u.stack.signing_arn))
+    assert update.refusal is None
+    assert u.stack.current() == values["D"]
+    assert _no_pending_anywhere(u.stack)
+
+
+@pytest.mark.parametrize("progress", ["just-started", "pending-stored"])
+def test_a_scheduled_run_leaves_a_rotation_in_progress_to_finish(
+    progress: str,
+    stack: Stack,
+    kustomer: FakeKustomer,
+    values: dict[str, str],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given A current and a rotation to Kustomer's B under way: RotateSecret just made its empty AWSPENDING
+    # version, or createSecret and setSecret also ran and stored B there
+    refresher = _current_then_kustomer_holds(stack, kustomer, values["A"], values["B"])
+    token = _rotation(stack, refresher).start(stack.signing_arn).token
+    done = ("createSecret", "setSecret") if progress == "pending-stored" else ()
+    for step in done:
+        _run(refresher, _rotation_event(stack, token, step))
+    read_output()
+    # When the scheduled run comes between two steps
+    assert _run(refresher)["changed"] is True
+    # Then the rotation's version keeps AWSPENDING, and the log says why
+    assert stack.stages()[token] == ["AWSPENDING"]
+    (line,) = _logged(read_output(), "rotation may be in progress: AWSPENDING left as it is")
+    assert line["version_id"] == token
+    # And the rotation's remaining steps all succeed: B current, nothing pending
+    for step in STEPS[len(done) :]:
+        _run(refresher, _rotation_event(stack, token, step))
+    assert stack.current() == values["B"]
+    assert _no_pending_anywhere(stack)
+
+
+@pytest.mark.parametrize(
+    ("age", "labels"),
+    [(ROTATION_ENDED_AFTER_SECONDS - 30, ["AWSPENDING"]), (ROTATION_ENDED_AFTER_SECONDS + 30, [])],
+    ids=["younger-kept", "older-withdrawn"],
+)
+def test_only_a_pending_version_older_than_any_rotation_lasts_is_withdrawn(
+    age: float, labels: list[str], stack: Stack, kustomer: FakeKustomer, values: dict[str, str]
+) -> None:
+    # Given A current and a rotation whose empty AWSPENDING version is `age` seconds old
+    clock = Clock()
+    refresher = _refresher_at(stack, kustomer.url, clock=clock)
+    kustomer.answer(secret_reply(values["A"]))
+    _run(refresher)
+    token = _rotation(stack, refresher).start(stack.signing_arn).token
+    clock.advance(age)
+    # When the scheduled run finds A unchanged
+    assert _run(refresher)["changed"] is False
+    # Then the label is taken off only past the age no rotation reaches
+    assert stack.stages()[token] == labels
+    assert stack.current() == values["A"]
+
+
+def test_a_failed_withdrawal_raises_after_the_value_is_stored_and_the_next_run_completes_it(
+    secretsmanager: Any,
+    sm_proxy: SecretsManagerProxy,
+    kustomer: FakeKustomer,
+    api_key: str,
+    values: dict[str, str],
+) -> None:
+    # Given a rotation that failed at createSecret, and Secrets Manager refusing the label's removal
+    u = _unfinished("kustomer-down-at-create", secretsmanager, sm_proxy, kustomer, api_key, values)
+    u.clock.advance(SCHEDULE_PERIOD_SECONDS)
+    sm_proxy.fail("access-denied", operation="UpdateSecretVersionStage")
+    # When the schedule runs
+    with pytest.raises(ClientError) as raised:
+        _run(u.refresher)
+    sm_proxy.heal()
+    # Then it raises (alarms see it), and Kustomer's B, stored before, stays current; the label stays too
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert u.stack.current() == values["B"]
+    assert u.stack.stages()[u.token] == ["AWSPENDING"]
+    # And the next run finds B unchanged and takes the label off
+    assert _run(u.refresher) == {"changed": False, "versionId": version_token(api_key, values["B"])}
+    assert u.stack.stages()[u.token] == []
+
+
+def test_a_withdrawal_is_logged_by_version_and_reason_without_any_secret(
+    secretsmanager: Any,
+    sm_proxy: SecretsManagerProxy,
+    kustomer: FakeKustomer,
+    api_key: str,
+    values: dict[str, str],
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given a rotation that failed at testSecret, its version holding B
+    u = _unfinished("mismatch-at-test", secretsmanager, sm_proxy, kustomer, api_key, values)
+    u.clock.advance(SCHEDULE_PERIOD_SECONDS)
+    read_output()
+    # When the scheduled run withdraws it
+    _run(u.refresher)
+    # Then one warning names the version, the reason and its age, and holds no value and no API key
+    (line,) = _logged(read_output(), WITHDRAWN)
+    assert (line["level"], line["version_id"], line["reason"]) == ("WARNING", u.token, "RotationAbandoned")
+    assert line["age_seconds"] >= SCHEDULE_PERIOD_SECONDS
+    logged = json.dumps(line)
+    assert all(value not in logged for value in [*values.values(), api_key])

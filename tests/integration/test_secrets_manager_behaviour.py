@@ -6,6 +6,8 @@ quotes the reference); moto 5.2 alone fails each of them.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -109,3 +111,23 @@ def test_a_missing_value_and_a_missing_secret_say_different_things(secretsmanage
         secretsmanager.get_secret_value(SecretId=secret, VersionStage="AWSCURRENT")
     with pytest.raises(not_found, match=r"can't find the specified secret\.$"):
         secretsmanager.get_secret_value(SecretId="never-created", VersionStage="AWSCURRENT")
+
+
+def test_a_version_is_listed_with_the_date_it_was_made(secretsmanager: Any) -> None:
+    # Given a version made by RotateSecret, and a later one made by PutSecretValue (dates count whole seconds)
+    secret = secretsmanager.create_secret(Name="dated")["ARN"]
+    _rotate(secretsmanager, secret, TOKEN)
+    time.sleep(1.1)
+    secretsmanager.put_secret_value(SecretId=secret, SecretString="value-a", ClientRequestToken=OTHER_TOKEN)
+    time.sleep(1.1)
+    # When the versions are listed, now and again later
+    first, again = ({v["VersionId"]: v["CreatedDate"] for v in _listed(secretsmanager, secret)} for _ in range(2))
+    # Then each version keeps the date it was made, not the time of the listing
+    assert first == again
+    assert first[TOKEN] < first[OTHER_TOKEN] < datetime.now(UTC) - timedelta(seconds=1)
+
+
+def _listed(client: Any, secret: str) -> list[dict[str, Any]]:
+    time.sleep(1.1)
+    versions: list[dict[str, Any]] = client.list_secret_version_ids(SecretId=secret)["Versions"]
+    return versions

@@ -201,6 +201,7 @@ def test_the_grants_are_the_pairs_the_template_names() -> None:
         (GET, API_KEY),
         (DESCRIBE, SIGNING),
         (GET, SIGNING),
+        ("secretsmanager:ListSecretVersionIds", SIGNING),
         (PUT, SIGNING),
         ("secretsmanager:UpdateSecretVersionStage", SIGNING),
     }

@@ -28,6 +28,9 @@ AWS Secrets Manager API Reference:
   the same secret data, the operation succeeds but does nothing. However, if the secret
   data is different, then the operation fails because you cannot modify an existing
   version" (API_PutSecretValue). moto overwrote AWSPENDING versions.
+- ListSecretVersionIds gives each version's CreatedDate, "The date and time this version
+  of the secret was created" (API_ListSecretVersionIds, SecretVersionsListEntry); moto
+  answered the time of the call for every version.
 - GetSecretValue of a stage no version holds answers ResourceNotFoundException "Secrets
   Manager can't find the specified secret value for staging label: <stage>", as for a
   version without a value, not "can't find the specified secret" (which AWS keeps for a
@@ -41,6 +44,7 @@ version, and tools.harness.rotation plays that part instead.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -57,6 +61,7 @@ def apply() -> None:
     original_update_stage = backend.update_secret_version_stage
     original_put = backend.put_secret_value
     original_get = backend.get_secret_value
+    original_list_versions = backend.list_secret_version_ids
 
     def live_secret(self: Any, secret_id: str) -> Any:
         secret = self.secrets.get(secret_id) if self._is_valid_identifier(secret_id) else None
@@ -142,7 +147,18 @@ def apply() -> None:
             raise
         return answer
 
+    def list_secret_version_ids(self: Any, secret_id: str) -> str:
+        answer: dict[str, Any] = json.loads(original_list_versions(self, secret_id))
+        secret = live_secret(self, secret_id)
+        if secret is not None:
+            for version in answer.get("Versions") or []:
+                created = secret.versions.get(version["VersionId"], {}).get("createdate")
+                if created is not None:
+                    version["CreatedDate"] = created
+        return json.dumps(answer)
+
     backend.rotate_secret = rotate_secret
+    backend.list_secret_version_ids = list_secret_version_ids
     backend.update_secret_version_stage = update_secret_version_stage
     backend.put_secret_value = put_secret_value
     backend.get_secret_value = get_secret_value

@@ -1,16 +1,30 @@
 """Keep SigningSecret equal to the secret Kustomer holds, never making things worse.
 
 Two triggers, one fetch:
-- a scheduled run: fetch -> validate -> compare with AWSCURRENT -> write only if changed;
+- a scheduled run: fetch -> validate -> compare with AWSCURRENT -> write only if changed,
+  then withdraw the rotations that never finished (below);
 - a Secrets Manager rotation: createSecret / setSecret / testSecret / finishSecret, where
   testSecret reads Kustomer again: the pending value goes live only while Kustomer still holds it.
 
 Any failure raises (so retries, the dead-letter queue and alarms see it) and
 leaves the signing secret as it was: nothing is written before the value from
-Kustomer has passed every check. One failure takes a label off: a reattempted
-rotation whose pending value Kustomer no longer holds can never finish (a
-version's value cannot change), so createSecret removes its AWSPENDING label,
-leaving AWSCURRENT and every value as they were, and the next rotation starts afresh.
+Kustomer has passed every check. Only AWSPENDING labels are ever taken off, and
+never AWSCURRENT or a value:
+- a reattempted rotation whose pending value Kustomer no longer holds can never finish
+  (a version's value cannot change), so createSecret removes its AWSPENDING label and
+  the next rotation starts afresh;
+- a rotation that failed (the first deploy's, before the API key is stored; Kustomer down;
+  a testSecret mismatch) leaves AWSPENDING on a version that is not AWSCURRENT, and while
+  it is there Secrets Manager refuses every RotateSecret ("A previous rotation isn't
+  complete"), a stack update's included. So once a scheduled run has stored (or found)
+  Kustomer's value as AWSCURRENT, it takes AWSPENDING off every such version older than
+  ROTATION_ENDED_AFTER_SECONDS, whatever it holds: none, a value Kustomer no longer holds
+  (that rotation can never finish), or Kustomer's value, already AWSCURRENT (what that
+  rotation's finishSecret would end in). A younger one may belong to a rotation still
+  running and is left to it. Should Secrets Manager still run a withdrawn rotation's
+  steps, each fails with NotPending and changes nothing, and the next RotateSecret is
+  accepted. A failure of this clean-up raises, after the value is stored: the write stays,
+  and the retry finds the value unchanged and tries the clean-up again.
 """
 
 from __future__ import annotations
@@ -31,6 +45,9 @@ from kustomer_token.signing_secret import secret_problem
 # Seconds of the invocation kept for the Secrets Manager reads and writes after the Kustomer call.
 SECRETS_MANAGER_RESERVE_SECONDS = 8.0
 ROTATION_STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+# Secrets Manager runs a rotation's four steps one after another, each within this function's 60 s
+# timeout: an AWSPENDING version older than 10 minutes belongs to a rotation that has ended.
+ROTATION_ENDED_AFTER_SECONDS = 600.0
 
 
 class RefreshError(Exception):
@@ -51,10 +68,17 @@ def version_token(api_key: str, signing_secret: str) -> str:
 
 
 class SecretRefresher:
-    def __init__(self, settings: RefreshSettings, store: SecretStore, kustomer: KustomerSettingsClient) -> None:
+    def __init__(
+        self,
+        settings: RefreshSettings,
+        store: SecretStore,
+        kustomer: KustomerSettingsClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._kustomer = kustomer
+        self._clock = clock  # wall-clock seconds, compared with the CreatedDate Secrets Manager gives a version
 
     @classmethod
     def from_settings(cls, settings: RefreshSettings) -> SecretRefresher:
@@ -85,7 +109,16 @@ class SecretRefresher:
     # --- scheduled -------------------------------------------------------------------------------
 
     def refresh(self, deadline: float) -> dict[str, Any]:
-        """fetch -> validate -> compare -> write-if-changed. Returns {changed, versionId}."""
+        """fetch -> validate -> compare -> write-if-changed, then withdraw abandoned rotations.
+
+        Returns {changed, versionId}.
+        """
+        stored = self._store_kustomers_secret(deadline)
+        # Only once Kustomer's value is AWSCURRENT: a failure here raises (alarms, retries) and the write stays.
+        self._withdraw_abandoned_rotations(self._settings.signing_secret_id)
+        return stored
+
+    def _store_kustomers_secret(self, deadline: float) -> dict[str, Any]:
         secret_id = self._settings.signing_secret_id
         api_key = self._read_api_key()
         value = self._kustomer.fetch_signing_secret(api_key, deadline=deadline)
@@ -113,6 +146,25 @@ class SecretRefresher:
             },
         )
         return {"changed": True, "versionId": token}
+
+    def _withdraw_abandoned_rotations(self, secret_id: str) -> None:
+        """Takes AWSPENDING off every version, not AWSCURRENT, that a rotation left and can no longer be running."""
+        now = self._clock()
+        for version in self._store.labelled_versions(secret_id):
+            if PENDING not in version.stages or CURRENT in version.stages:
+                continue
+            age = None if version.created_at is None else max(0.0, now - version.created_at)
+            if age is None or age < ROTATION_ENDED_AFTER_SECONDS:
+                logger.info(
+                    "rotation may be in progress: AWSPENDING left as it is",
+                    extra={"version_id": version.version_id, "age_seconds": None if age is None else round(age)},
+                )
+                continue
+            self._store.clear_pending(secret_id, version=version.version_id)
+            logger.warning(
+                "AWSPENDING removed from a version an unfinished rotation left",
+                extra={"version_id": version.version_id, "age_seconds": round(age), "reason": "RotationAbandoned"},
+            )
 
     def _read_api_key(self) -> str:
         secret_id = self._settings.api_key_secret_id

@@ -19,6 +19,15 @@ class StoredVersion:
     value: str | None = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class VersionLabels:
+    """A labelled version as ListSecretVersionIds gives it: no value, its labels and when it was made."""
+
+    version_id: str
+    stages: tuple[str, ...]
+    created_at: float | None  # seconds since the epoch; None if Secrets Manager gave no date
+
+
 def is_not_found(exc: BaseException) -> bool:
     response = getattr(exc, "response", None)
     return isinstance(response, dict) and response.get("Error", {}).get("Code") == "ResourceNotFoundException"
@@ -72,8 +81,27 @@ class SecretStore:
         self._client.update_secret_version_stage(**request)
 
     def clear_pending(self, secret_id: str, *, version: str) -> None:
-        """Takes AWSPENDING off a finished version, so no rotation looks in progress."""
+        """Takes AWSPENDING off a finished (or abandoned) version, so no rotation looks in progress."""
         self._client.update_secret_version_stage(SecretId=secret_id, VersionStage=PENDING, RemoveFromVersionId=version)
+
+    def labelled_versions(self, secret_id: str) -> list[VersionLabels]:
+        """Every version that carries a staging label (ListSecretVersionIds leaves unlabelled ones out)."""
+        found: list[VersionLabels] = []
+        request: dict[str, Any] = {"SecretId": secret_id}
+        while True:
+            answer = self._client.list_secret_version_ids(**request)
+            for version in answer.get("Versions") or []:
+                created = version.get("CreatedDate")
+                found.append(
+                    VersionLabels(
+                        version_id=version["VersionId"],
+                        stages=tuple(version.get("VersionStages") or ()),
+                        created_at=created.timestamp() if created is not None else None,
+                    )
+                )
+            if not answer.get("NextToken"):
+                return found
+            request["NextToken"] = answer["NextToken"]
 
     def describe(self, secret_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = self._client.describe_secret(SecretId=secret_id)
