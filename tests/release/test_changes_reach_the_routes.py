@@ -9,6 +9,7 @@ the SAM transform, one change at a time, with tests.support.cloudformation's mod
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,25 @@ def test_nothing_invokes_a_version_of_the_refresher() -> None:
     # Then both invoke the function itself ($LATEST), so its settings and code apply on the next run
     assert rotation == schedule == f"{deployment.physical('RefreshSecretFunction')}.Arn"
     assert versions == []
+
+
+EVERY_SETTING_CHANGED = {**REQUIRED_PARAMETERS, **OTHER_VALUE, "EnableSnapStart": "true", "TracingMode": "PassThrough"}
+
+
+@pytest.mark.parametrize(
+    "parameters", [REQUIRED_PARAMETERS, EVERY_SETTING_CHANGED], ids=["defaults", "every setting changed"]
+)
+def test_the_settings_record_holds_only_what_the_mint_runs_with(parameters: dict[str, str]) -> None:
+    # Given a stack as CloudFormation gets it
+    deployment = Deployment(translated_template(parameters), parameters)
+    function = deployment.values.resolve(deployment.resources[MINT]["Properties"], MINT)
+    # When the AppConfig record whose number the published version carries is read
+    record = json.loads(deployment.values.resolve(deployment.resources["MintSettingsVersion"]["Properties"]["Content"]))
+    # Then it is valid JSON and every value in it is one the function's configuration holds, so a new
+    # record always comes with a changed function, and Lambda publishes a new version for it
+    assert record["environment"].items() <= function["Environment"]["Variables"].items()
+    assert [layer for layer in record["layers"] if layer] == function["Layers"]
+    assert record["memorySize"] == str(function["MemorySize"])
+    assert record["tracing"] == function["TracingConfig"]["Mode"]
+    assert (record["snapStart"] == "true") == (function.get("SnapStart") == {"ApplyOn": "PublishedVersions"})
+    assert set(record) == {"environment", "layers", "memorySize", "tracing", "snapStart"}
