@@ -185,9 +185,23 @@ def test_the_settings_record_holds_only_what_the_mint_runs_with(parameters: dict
     record = json.loads(deployment.values.resolve(deployment.resources["MintSettingsVersion"]["Properties"]["Content"]))
     # Then it is valid JSON and every value in it is one the function's configuration holds, so a new
     # record always comes with a changed function, and Lambda publishes a new version for it
+    assert record["role"] == function["Role"]
+    assert record["logGroup"] == function["LoggingConfig"]["LogGroup"]
     assert record["environment"].items() <= function["Environment"]["Variables"].items()
     assert [layer for layer in record["layers"] if layer] == function["Layers"]
     assert record["memorySize"] == str(function["MemorySize"])
     assert record["tracing"] == function["TracingConfig"]["Mode"]
     assert (record["snapStart"] == "true") == (function.get("SnapStart") == {"ApplyOn": "PublishedVersions"})
-    assert set(record) == {"environment", "layers", "memorySize", "tracing", "snapStart"}
+    assert set(record) == {"role", "logGroup", "environment", "layers", "memorySize", "tracing", "snapStart"}
+
+
+def test_the_settings_record_refers_to_everything_the_mint_refers_to() -> None:
+    # Given the mint and its settings record as CloudFormation gets them
+    translated = translated_template(REQUIRED_PARAMETERS)
+    resources = translated["Resources"]
+    # When the parameters and resources each refers to are collected
+    function = parameters_referenced(resources[MINT]["Properties"], translated["Conditions"])
+    record = parameters_referenced(resources["MintSettingsVersion"]["Properties"]["Content"], translated["Conditions"])
+    # Then a new value of any of them (a parameter, a replaced role, log group or secret, the next
+    # layer version) makes a new record, so a new published version, beside the changed function
+    assert function - {"AWS::NoValue"} <= record, function - record

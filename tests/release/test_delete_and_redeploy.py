@@ -1,7 +1,8 @@
 """Delete and deploy again: what `sam delete` leaves behind stays locked, and a new stack of the same name deploys.
 
-CloudFormation deletes every resource of a stack but those with `DeletionPolicy: Retain` (a Lambda
-version goes with its function whatever its policy). What is left must not weaken anything: the
+CloudFormation deletes every resource of a stack but those with `DeletionPolicy: Retain` or
+`RetainExceptOnCreate` (a Lambda version goes with its function whatever its policy); a first
+deploy that fails and rolls back deletes the `RetainExceptOnCreate` ones too. What is left must not weaken anything: the
 Kustomer API key (org.admin) stays readable only by the roles its resource policy names. And it
 must not stand in the way of the next stack of the same name: nothing left carries a name the new
 stack would take again.
@@ -28,7 +29,8 @@ def _left_after_delete(deployment: Deployment) -> dict[str, Any]:
     return {
         name: resource
         for name, resource in deployment.resources.items()
-        if resource.get("DeletionPolicy") == "Retain" and resource["Type"] != "AWS::Lambda::Version"
+        if resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+        and resource["Type"] != "AWS::Lambda::Version"
     }
 
 
@@ -74,3 +76,17 @@ def test_nothing_left_by_a_delete_holds_a_name_the_next_stack_of_the_same_name_t
     # Then there are none: CloudFormation generated the kept secret's name (a random suffix), so the new
     # stack creates a secret and a policy of its own and meets no "already exists"
     assert left_names == {}
+
+
+def test_a_first_deploy_that_rolls_back_leaves_nothing_behind() -> None:
+    # Given the stack as CloudFormation gets it
+    deployment = _deployment()
+    # When its first deploy fails and CloudFormation rolls it back
+    kept_even_then = {
+        name
+        for name, resource in deployment.resources.items()
+        if resource.get("DeletionPolicy") == "Retain" and resource["Type"] != "AWS::Lambda::Version"
+    }
+    # Then nothing is kept: the API key secret is kept only by a delete of a stack that created it earlier
+    assert kept_even_then == set()
+    assert deployment.resources["ApiKeySecret"]["DeletionPolicy"] == "RetainExceptOnCreate"

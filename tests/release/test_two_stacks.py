@@ -12,10 +12,12 @@ import json
 from typing import Any
 
 import pytest
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from tests.release.project import REQUIRED_PARAMETERS
 from tests.support.cloudformation import Deployment
 from tests.support.cloudwatch import searches
+from tools.harness.template import REGION
 from tools.sam_transform import translated_template
 
 STACKS = ("shop-staging", "shop-prod")
@@ -187,3 +189,27 @@ def test_the_dashboard_graphs_only_its_own_stacks_metrics() -> None:
         assert own
         assert all(dimensions.get("service") == stack_name for dimensions in own), own
         assert found == [{"service": stack_name}]
+
+
+# The longest stack name CloudFormation allows, and the name it gives a nested stack (parent, logical id, suffix).
+LONG_STACK_NAMES = ("s" + "-long" * 25 + "-n", "acme-website-production-ChatTokenSecondOrg-1A2B3C4D5E6F7")
+
+
+@pytest.mark.parametrize("stack_name", LONG_STACK_NAMES, ids=["128 characters", "nested stack"])
+def test_every_explicit_name_fits_its_limit_for_any_stack_name(stack_name: str) -> None:
+    # Given a stack with a long name (a nested stack's is its parent's and more)
+    assert len(LONG_STACK_NAMES[0]) == 128
+    translated = translated_template(EVERY_OPTION)
+    deployment = Deployment(translated, EVERY_OPTION, stack_name)
+    # When every explicit physical name is evaluated and compared with its type's schema
+    too_long = {}
+    for logical_id, resource in deployment.resources.items():
+        name_property = PHYSICAL_NAME.get(resource["Type"])
+        if name_property and name_property in resource.get("Properties", {}):
+            name = deployment.values.resolve(resource["Properties"][name_property], logical_id)
+            schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(REGION, resource["Type"]).schema
+            limit = schema["properties"][name_property].get("maxLength")
+            if limit is not None and len(name) > limit:
+                too_long[logical_id] = (len(name), limit)
+    # Then none is over its limit: a create or an upgrade would fail on it
+    assert too_long == {}

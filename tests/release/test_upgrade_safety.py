@@ -82,7 +82,7 @@ def test_the_api_key_secret_is_retained_and_the_rest_is_deleted_with_the_stack()
     # Given the template as CloudFormation receives it
     resources = _resources(REQUIRED_PARAMETERS)
     # When the deletion policies of the frozen resources are read
-    retained = {name for name in FROZEN if resources[name].get("DeletionPolicy") == "Retain"}
+    retained = {name for name in FROZEN if resources[name].get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")}
     replaced_and_kept = {name for name in FROZEN if resources[name].get("UpdateReplacePolicy") == "Retain"}
     # Then only ApiKeySecret outlives `sam delete` and a replacement, as docs/deploy.md says
     assert retained == {"ApiKeySecret"}
@@ -100,6 +100,17 @@ def test_an_upgrade_from_1_0_0_keeps_every_frozen_resource() -> None:
     # Then the update finds each with its type: nothing stateful is replaced or deleted
     assert {name: old[name]["Type"] for name in FROZEN if name in old} == FROZEN
     assert {name: new[name]["Type"] for name in FROZEN if name in new} == FROZEN
+
+
+def test_an_upgrade_from_1_0_0_replaces_nothing_that_holds_state() -> None:
+    # Given a stack of release 1.0.0 and the same stack updated to this release
+    old = Deployment(translated_template(REQUIRED_PARAMETERS, RELEASE_1_0_0), REQUIRED_PARAMETERS)
+    new = Deployment(translated_template(REQUIRED_PARAMETERS), REQUIRED_PARAMETERS)
+    kept = [*FROZEN, "ApiKeySecretResourcePolicy", "TokenApi"]
+    # When the physical resource of each is compared (logical id and every create-only property)
+    replaced = {name for name in kept if old.physical(name) != new.physical(name)}
+    # Then the update keeps each one: no secret, queue, log group, schedule or API is made anew
+    assert replaced == set()
 
 
 def test_an_upgrade_from_1_0_0_moves_the_routes_to_a_new_version() -> None:

@@ -23,6 +23,7 @@ from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from tools.harness.template import REGION, STACK_NAME, CloudFormationValues
 
 _SUB_NAME = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
+_SUB_REFERENCE = re.compile(r"\$\{([A-Za-z0-9:]+)(?:\.[A-Za-z0-9.]+)?\}")  # pseudo parameters too
 
 
 @functools.cache
@@ -112,7 +113,10 @@ class Deployment:
 
 
 def parameters_referenced(value: Any, conditions: Mapping[str, Any]) -> set[str]:
-    """Every name a value reaches with Ref or ${...} (parameters and resources), through Fn::If's conditions too."""
+    """Every name a value reaches with Ref, GetAtt or ${...}: parameters, pseudo parameters, resources.
+
+    Through Fn::If's conditions too.
+    """
     found: set[str] = set()
     if isinstance(value, list):
         for item in value:
@@ -121,9 +125,11 @@ def parameters_referenced(value: Any, conditions: Mapping[str, Any]) -> set[str]
         for key, item in value.items():
             if key == "Ref" and isinstance(item, str):
                 found.add(item)
+            elif key == "Fn::GetAtt":
+                found.add(item.split(".", 1)[0] if isinstance(item, str) else item[0])
             elif key == "Fn::Sub":
                 text, variables = (item, {}) if isinstance(item, str) else item
-                found |= set(_SUB_NAME.findall(text)) - set(variables)
+                found |= set(_SUB_REFERENCE.findall(text)) - set(variables)
                 found |= parameters_referenced(variables, conditions)
             elif key == "Fn::If":
                 found |= parameters_referenced(conditions[item[0]], conditions)

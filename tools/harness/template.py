@@ -9,6 +9,7 @@ alarm and safeguard tests). What it cannot evaluate raises `Unresolvable`, namin
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,13 @@ PSEUDO_PARAMETERS = {
     "AWS::URLSuffix": "amazonaws.com",
     "AWS::StackName": STACK_NAME,
 }
+
+
+def stack_id(stack_name: str) -> str:
+    """AWS::StackId of a stack of that name here: CloudFormation adds a UUID of its own to each stack."""
+    return (
+        f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{stack_name}/{uuid.uuid5(uuid.NAMESPACE_URL, stack_name)}"
+    )
 
 
 class _CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no type hints
@@ -94,7 +102,12 @@ class CloudFormationValues:
             if spec.get("Type") == "CommaDelimitedList" and name in values:
                 values[name] = values[name].split(",")
         self._parameters = set(specs)
-        self._values = {**values, **PSEUDO_PARAMETERS, "AWS::StackName": stack_name}
+        self._values = {
+            **values,
+            **PSEUDO_PARAMETERS,
+            "AWS::StackName": stack_name,
+            "AWS::StackId": stack_id(stack_name),
+        }
         self._resources: Mapping[str, str] = resources or {}  # looked up only when referenced
         self._attributes = attributes
 
