@@ -200,3 +200,34 @@ def test_a_never_stored_secret_at_start_is_a_503_on_the_first_request(
     assert answer.status == 503
     assert answer.body["error"] == "signing_secret_unavailable"
     assert int(answer.headers["retry-after"]) >= 1
+
+
+def test_a_refused_value_fixed_by_the_operator_is_used_by_the_first_request_after_retry_after(
+    secretsmanager: Any,
+    stored_secret: tuple[str, str],
+    new_signing_secret: Callable[[int], str],
+    start_mint: Callable[..., MintContainer],
+    sm_proxy: SecretsManagerProxy,
+) -> None:
+    # Given a hand-pasted value with a trailing newline, in a container with the default 300-second TTL
+    arn, _ = stored_secret
+    secretsmanager.put_secret_value(SecretId=arn, SecretString="abc\n")
+    mint = start_mint(SIGNING_SECRET_ID=arn)
+    clock = ManualClock()
+    mint.use_clock(clock)
+    refused = _mint_once(mint)
+    assert (refused.status, refused.body["error"], refused.headers["retry-after"]) == (
+        503,
+        "signing_secret_unavailable",
+        "5",
+    )
+    # When the operator stores the right value, as the runbook says, and the visitor retries after Retry-After
+    fixed = new_signing_secret(48)
+    secretsmanager.put_secret_value(SecretId=arn, SecretString=fixed)
+    sm_proxy.reset()
+    clock.advance(int(refused.headers["retry-after"]))
+    answer = _mint_once(mint)
+    # Then that first retry reads the secret again and mints with the fixed value
+    assert answer.status == 200
+    assert _signed_with(answer, fixed)
+    assert sm_proxy.count("GetSecretValue") == 1

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from kustomer_token.signing_secret import ExtensionReader
+from kustomer_token.errors import SigningSecretUnavailable
+from kustomer_token.signing_secret import ExtensionReader, SigningSecretCache
 from tools.harness.loopback import Exchange, LoopbackServer
 
 
 class _Extension(LoopbackServer):
     """Answers every read with one document, or holds it unanswered (`hang`)."""
 
-    def __init__(self, answer: dict[str, Any], *, hang: bool = False) -> None:
+    def __init__(self, answer: dict[str, Any] | bytes, *, hang: bool = False) -> None:
         self.answer = answer
         self.hang = hang
         self.headers: list[str | None] = []
@@ -25,6 +26,8 @@ class _Extension(LoopbackServer):
         self.headers.append(exchange.header("X-Aws-Parameters-Secrets-Token"))
         if self.hang:
             exchange.hold(self, 30)
+        elif isinstance(self.answer, bytes):
+            exchange.reply(200, self.answer, {"Content-Type": "text/plain"})
         else:
             exchange.reply_json(200, self.answer)
 
@@ -61,3 +64,21 @@ def test_without_a_session_token_the_header_is_empty(
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     ExtensionReader(binary_extension.port).read("secret-id")
     assert binary_extension.headers == [""]
+
+
+def test_an_answer_that_is_not_json_is_logged_as_such(read_output: Callable[[], list[dict[str, Any]]]) -> None:
+    # Given an extension that answers with something other than the GetSecretValue document
+    with _Extension(b"not ready yet") as extension:
+        cache = SigningSecretCache(
+            "secret-id",
+            ttl_seconds=300,
+            max_stale_seconds=0,
+            reader_factory=lambda: ExtensionReader(extension.port),
+        )
+        read_output()
+        # When a request needs the secret
+        with pytest.raises(SigningSecretUnavailable):
+            cache.get()
+    # Then the log names the failure the operator can act on, not the parser's internal StopIteration
+    reasons = [line.get("reason") for line in read_output() if line.get("message") == "no usable signing secret"]
+    assert reasons == ["JSONDecodeError"]

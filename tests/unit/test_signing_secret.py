@@ -187,6 +187,30 @@ class _HttpError(Exception):
     code = 503  # as urllib's HTTPError from the extension
 
 
+def _raised_by(action: Callable[[], object]) -> BaseException:
+    try:
+        action()
+    except Exception as exc:
+        return exc
+    raise AssertionError("nothing was raised")
+
+
+def _wrapped_without_context() -> None:
+    # `from None` hides the context from tracebacks, as json does with its StopIteration
+    try:
+        raise _HttpError
+    except _HttpError:
+        raise ValueError("not a secret document") from None
+
+
+def _raised_while_handling() -> None:
+    # an error raised while handling another, without `from`: the traceback shows the first one
+    try:
+        raise _AwsError({"Error": {"Code": "ResourceNotFoundException"}})
+    except _AwsError:
+        raise RuntimeError("read failed")  # noqa: B904 (the implicit context is what this case is about)
+
+
 @pytest.mark.parametrize(
     ("exc", "reason"),
     [
@@ -196,8 +220,21 @@ class _HttpError(Exception):
         (_AwsError({"Error": {"Code": ""}}), "_AwsError"),
         (_HttpError(), "HTTP503"),
         (ConnectionError("down"), "ConnectionError"),
+        (_raised_by(lambda: json.loads("<html>not ready</html>")), "JSONDecodeError"),
+        (_raised_by(_wrapped_without_context), "ValueError"),
+        (_raised_by(_raised_while_handling), "ResourceNotFoundException"),
     ],
-    ids=["code", "code-of-the-cause", "no-error", "empty-code", "http-status", "class"],
+    ids=[
+        "code",
+        "code-of-the-cause",
+        "no-error",
+        "empty-code",
+        "http-status",
+        "class",
+        "non-json-answer",
+        "suppressed-context",
+        "context-shown",
+    ],
 )
 def test_a_failed_read_is_reported_by_its_code_or_class(exc: BaseException, reason: str) -> None:
     assert _failure_reason(exc) == reason
@@ -248,8 +285,33 @@ def test_an_unusable_new_value_is_refused_once_and_the_cached_one_signs_meanwhil
     stale_use = "signing secret read failed; signing with the cached value"
     stale = [line for line in output if line.get("message") == stale_use]
     assert [(line["reason"], line["cached_age_seconds"]) for line in stale] == [("UnusableValue", 60)]
-    # And after the back-off, within the TTL, the refused value is not read or reported again
+    # And after the back-off, within the TTL, the stored value is read again: still refused, so reported again
     clock.now += FAILURE_BACKOFF_SECONDS
     assert cache.get() == good
+    assert provider.reads == 3
+    refused_again = [
+        line for line in read_output() if line.get("message") == "the stored signing secret cannot be used"
+    ]
+    assert [line["problem"] for line in refused_again] == [problem]
+
+
+def test_a_refused_value_is_read_again_once_the_back_off_the_503_announced_is_over(
+    new_signing_secret: Callable[[int], str],
+) -> None:
+    # Given a hand-pasted value with a trailing newline and nothing cached: the request answers 503
+    fixed = new_signing_secret(48)
+    clock = Clock()
+    provider = ScriptedProvider("abc\n", fixed)
+    cache = _cache(provider, clock, ttl=300)
+    with pytest.raises(SigningSecretUnavailable) as raised:
+        cache.get()
+    retry_after = int(raised.value.headers["Retry-After"])
+    # When the operator fixes the value, and a visitor comes back a moment too early
+    clock.now += retry_after - 0.001
+    with pytest.raises(SigningSecretUnavailable):
+        cache.get()
+    assert provider.reads == 1
+    # Then the first request after Retry-After reads the fixed value and signs with it, long before the TTL
+    clock.now = 1000 + retry_after
+    assert cache.get() == fixed
     assert provider.reads == 2
-    assert [line for line in read_output() if line.get("level") in ("WARNING", "ERROR")] == []

@@ -10,7 +10,9 @@ GetSecretValue, or the AWS Parameters and Secrets Lambda Extension. On top:
   at most `max_stale_seconds` past its TTL, counting each such use;
 - a short back-off after a failure, so an outage costs one Secrets Manager call
   per container every few seconds instead of one per request;
-- validation of the value, and one warning per container for a short secret;
+- validation of the value, and one warning per container for a short secret. A
+  refused value is a failed read: it is never kept, and the first request after
+  the back-off (the 503's Retry-After) reads again, so an operator's fix is seen then;
 - `read_ahead`, the read during INIT, where Lambda gives the function a whole CPU.
 """
 
@@ -49,8 +51,13 @@ def secret_problem(value: object) -> str | None:
 
 
 def _failure_reason(exc: BaseException) -> str:
-    """A short, secret-free reason: the AWS error code, the HTTP status, or the exception class."""
-    cause = exc.__cause__ or exc.__context__ or exc
+    """A short, secret-free reason: the AWS error code, the HTTP status, or the exception class.
+
+    Looks one step down the chain as a traceback shows it: the explicit cause, else the context
+    unless `raise ... from None` suppressed it (json's decode error hides a StopIteration there).
+    """
+    context = None if exc.__suppress_context__ else exc.__context__
+    cause = exc.__cause__ or context or exc
     response = getattr(cause, "response", None)
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code")
@@ -65,12 +72,6 @@ def _failure_reason(exc: BaseException) -> str:
 @dataclass(frozen=True, slots=True)
 class _GoodSecret:
     value: str
-    read_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Read:
-    value: object
     read_at: float
 
 
@@ -138,7 +139,6 @@ class SigningSecretCache:
         self._reader_factory = reader_factory
         self._clock = clock
         self._reader: SecretReader | None = None
-        self._last_read: _Read | None = None
         self._last_good: _GoodSecret | None = None
         self._retry_not_before = float("-inf")
         self._warned_short_secret = False
@@ -165,7 +165,6 @@ class SigningSecretCache:
             problem = secret_problem(value)
             if problem is None:
                 count(MetricName.SECRET_CACHE_MISS)
-                self._last_read = _Read(value, now)
                 self._remember(str(value), now)
                 return
             reason = f"UnusableValue: the stored signing secret {problem}"
@@ -174,7 +173,6 @@ class SigningSecretCache:
 
     def forget(self) -> None:
         """Drops every value held (after a SnapStart restore: the snapshot may be days old)."""
-        self._last_read = None
         self._last_good = None
         self._retry_not_before = float("-inf")
 
@@ -183,23 +181,22 @@ class SigningSecretCache:
         now = self._clock()
         if now < self._retry_not_before:
             return self._fall_back(now)
-        last = self._last_read
-        fresh_read = last is None or now - last.read_at >= self._ttl_seconds
-        if last is None or fresh_read:
-            try:
-                last = self._last_read = _Read(self.prime().read(self._secret_id), now)
-            except Exception as exc:  # boto3, botocore and urllib raise many types; the reason names it
-                return self._fall_back(now, failure=_failure_reason(exc))
-        count(MetricName.SECRET_CACHE_MISS if fresh_read else MetricName.SECRET_CACHE_HIT)
-
-        problem = secret_problem(last.value)
+        good = self._last_good
+        if good is not None and now - good.read_at < self._ttl_seconds:
+            count(MetricName.SECRET_CACHE_HIT)
+            return good.value
+        try:
+            value = self.prime().read(self._secret_id)
+        except Exception as exc:  # boto3, botocore and urllib raise many types; the reason names it
+            return self._fall_back(now, failure=_failure_reason(exc))
+        count(MetricName.SECRET_CACHE_MISS)
+        problem = secret_problem(value)
         if problem:
-            if fresh_read:  # said once per read, not on every request until the next one
-                logger.error("the stored signing secret cannot be used", extra={"problem": problem})
-            return self._fall_back(now, failure="UnusableValue" if fresh_read else None)
-        if fresh_read:
-            self._remember(str(last.value), now)
-        return str(last.value)
+            # Not kept: a refused value is a failed read, read again once the back-off is over.
+            logger.error("the stored signing secret cannot be used", extra={"problem": problem})
+            return self._fall_back(now, failure="UnusableValue")
+        self._remember(str(value), now)
+        return str(value)
 
     def _remember(self, value: str, now: float) -> None:
         if self._last_good is None or self._last_good.value != value:
@@ -215,8 +212,8 @@ class SigningSecretCache:
     def _fall_back(self, now: float, *, failure: str | None = None) -> str:
         """The cached value while it is within its stale bound, else SigningSecretUnavailable.
 
-        `failure` is the reason of a read that just failed: it starts the back-off and is logged
-        once. Without it (the back-off runs, or the cached value was already refused) nothing is logged.
+        `failure` is the reason of a read that just failed (or whose value was refused): it starts
+        the back-off and is logged once. Without it (the back-off runs) nothing is logged.
         """
         first_failure = failure is not None
         if first_failure:
