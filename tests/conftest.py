@@ -188,8 +188,8 @@ class ManualClock:
 
 
 class RetryWaits:
-    """urllib3's view of the time module: each wait between retries is recorded and returns at once;
-    the clock itself is the real one."""
+    """The Kustomer client's and urllib3's view of the time module: each wait between retries is recorded
+    and returns at once; the clock itself is the real one."""
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
@@ -205,6 +205,9 @@ class RetryWaits:
 def retry_waits(monkeypatch: pytest.MonkeyPatch) -> RetryWaits:
     """The Kustomer client's retry waits (Retry-After, back-off), recorded instead of slept."""
     waits = RetryWaits()
+    # The client sleeps the wait it checked against the deadline; urllib3's own sleep is watched too, so a
+    # second sleep would show.
+    monkeypatch.setattr("kustomer_token.kustomer.time", waits)
     monkeypatch.setattr(urllib3.util.retry, "time", waits)
     return waits
 

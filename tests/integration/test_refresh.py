@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import urllib3.util.retry
 from botocore.exceptions import ClientError
 
-from kustomer_token import __version__
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.observability import metrics, secret_fingerprint
 from kustomer_token.refresh import (
@@ -27,6 +27,7 @@ from kustomer_token.refresh import (
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
 from tests.conftest import RetryWaits
+from tests.release.project import project_version
 from tools.harness.fake_kustomer import (
     HTML_PAGE,
     POD_MISMATCH_TITLE,
@@ -128,7 +129,8 @@ def test_the_first_run_stores_kustomers_secret(
     assert len(calls) == 1
     assert calls[0].headers["Authorization"] == f"Bearer {api_key}"
     assert calls[0].headers["Accept"] == "application/json"
-    assert calls[0].headers["User-Agent"] == f"kustomer-chat-token/{__version__} (python; urllib3)"
+    # (the release's version as pyproject.toml states it, not the package's own __version__ read back)
+    assert calls[0].headers["User-Agent"] == f"kustomer-chat-token/{project_version()} (python; urllib3)"
 
 
 def test_an_unchanged_secret_writes_nothing(
@@ -250,6 +252,69 @@ def test_a_rate_limit_reset_of_zero_waits_only_the_backoff(
     # A first retry has no back-off (urllib3), and a reset of 0 adds no wait of its own
     assert retry_waits.seconds == []
     assert len(kustomer.settings_calls()) == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_rate_limit_reset_on_a_server_error_is_not_waited_for(
+    status: int,
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    retry_waits: RetryWaits,
+) -> None:
+    # Given a server error that also carries the org's rate window (30 s left), then the secret
+    secret = new_signing_secret(64)
+    kustomer.answer(error_reply(status, "down", {"x-ratelimit-reset": "30"}), secret_reply(secret))
+    # When the scheduled run goes, with time enough for a 30-second wait
+    result = _refresher(stack, kustomer).handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 60)
+    # Then it retries at once (a first retry has no back-off): only a 429 is a reason to wait out the window
+    assert result["changed"] is True
+    assert retry_waits.seconds == []
+    assert len(kustomer.settings_calls()) == 2
+
+
+class _JitterDraws:
+    """urllib3's random module: hands out the given draws in turn and counts them."""
+
+    def __init__(self, *draws: float) -> None:
+        self._draws = list(draws)
+        self.count = 0
+
+    def random(self) -> float:
+        self.count += 1
+        return self._draws.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("draws", "waits"),
+    [((0.0, 0.9), [4.0]), ((0.9, 0.0), [])],
+    ids=["fits-then-would-not", "does-not-fit"],
+)
+def test_the_wait_slept_is_the_wait_checked_against_the_deadline(
+    draws: tuple[float, ...],
+    waits: list[float],
+    stack: Stack,
+    kustomer: FakeKustomer,
+    new_signing_secret: Callable[[int], str],
+    retry_waits: RetryWaits,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given two 500s then the secret, a back-off factor of 2 s with as much jitter, the jitter's draws fixed
+    kustomer.answer(error_reply(500, "oops"), error_reply(500, "oops"), secret_reply(new_signing_secret(64)))
+    jitter = _JitterDraws(*draws)
+    monkeypatch.setattr(urllib3.util.retry, "random", jitter)
+    refresher = _refresher_at(stack, kustomer.url, backoff_factor=2.0)
+    # When a run goes with room for the second retry's wait of 2 x 2 s and one more attempt (2 s), plus 1.5 s:
+    # a draw of 0 (4 s) fits, a draw of 0.9 (5.8 s) does not
+    if waits:
+        assert refresher.handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 7.5)["changed"] is True
+    else:
+        with pytest.raises(KustomerError, match="after 2 attempts"):
+            refresher.handle({}, SECRETS_MANAGER_RESERVE_SECONDS + 7.5)
+    # Then the jitter is drawn once, and the wait slept is the one that draw gave the deadline check
+    assert retry_waits.seconds == waits
+    assert jitter.count == 1
+    assert len(kustomer.settings_calls()) == 1 + len(waits) + 1
 
 
 @pytest.mark.parametrize(("status", "calls"), [(502, 4), (504, 4), (501, 1), (409, 1)])

@@ -1,9 +1,13 @@
-"""One version: pyproject.toml's, and the same in the template (what a deployed stack shows) and the changelog."""
+"""One version: kustomer_token.__version__ (what the running code knows and sends to Kustomer), and the same in
+pyproject.toml (what the release workflow tags), the template (what a deployed stack shows), the changelog and the
+nested example."""
 
 from __future__ import annotations
 
 import re
 
+from kustomer_token import __version__
+from kustomer_token.kustomer import USER_AGENT
 from tests.release.project import REQUIRED_PARAMETERS, ROOT, project_version
 from tools.harness.template import load_template
 from tools.sam_transform import translated_template
@@ -18,6 +22,31 @@ def test_the_version_is_a_semantic_version() -> None:
     version = project_version()
     # Then it is MAJOR.MINOR.PATCH (with an optional pre-release), as the release tags v<version> expect
     assert SEMVER.fullmatch(version), version
+
+
+def test_every_place_that_names_the_version_names_the_package_s_version() -> None:
+    # Given the package's __version__: the layer ships as source, so the code has no installed metadata to read
+    template = load_template()
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    nested = load_template(ROOT / "examples" / "nested" / "template.yaml")["Resources"]
+    description = re.search(r"kustomer-chat-token (\S+)\.$", " ".join(template["Description"].split()))
+    newest_release = RELEASE_HEADING.search(changelog)
+    user_agent = re.fullmatch(r"kustomer-chat-token/(\S+) \(python; urllib3\)", USER_AGENT)
+    # When every other place that states a version is read
+    places = {
+        "pyproject.toml [project] version": project_version(),
+        "template.yaml Description": description and description[1],
+        "template.yaml Outputs.Version": template["Outputs"]["Version"]["Value"],
+        "CHANGELOG.md newest release heading": newest_release and newest_release["version"],
+        "User-Agent sent to Kustomer": user_agent and user_agent[1],
+    }
+    for name, resource in nested.items():
+        if resource["Type"] == "AWS::Serverless::Application":
+            location = re.search(r"/kustomer-chat-token/([^/]+)/packaged\.yaml$", resource["Properties"]["Location"])
+            places[f"examples/nested {name} Location"] = location and location[1]
+    # Then each names that version
+    assert places == dict.fromkeys(places, __version__)
+    assert any(place.startswith("examples/nested") for place in places)
 
 
 def test_the_template_shows_the_version_in_its_description_and_its_version_output() -> None:

@@ -51,12 +51,15 @@ class _DeadlineExceeded(Exception):
 
 
 class DeadlineRetry(Retry):
-    """urllib3's Retry that also stops before an overall deadline and reads x-ratelimit-reset."""
+    """urllib3's Retry that stops before an overall deadline, reads x-ratelimit-reset on a 429, and sleeps
+    exactly the wait it held against the deadline."""
 
     def __init__(self, *args: Any, deadline: float = math.inf, attempt_seconds: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deadline = deadline
         self.attempt_seconds = attempt_seconds
+        # The pause before the next attempt, set by increment(): urllib3's own sleep would draw the jitter again.
+        self.wait = 0.0
 
     def new(self, **kwargs: Any) -> Self:
         retry = super().new(**kwargs)
@@ -66,7 +69,8 @@ class DeadlineRetry(Retry):
 
     def get_retry_after(self, response: Any) -> float | None:
         retry_after = super().get_retry_after(response)
-        if retry_after is not None:
+        # x-ratelimit-reset is the end of a rate window: a 502 or 503 that carries it says nothing about the server.
+        if retry_after is not None or response.status != 429:
             return retry_after
         reset = response.headers.get("x-ratelimit-reset")
         if reset is None or not re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*", reset):
@@ -79,14 +83,20 @@ class DeadlineRetry(Retry):
 
     def increment(self, *args: Any, **kwargs: Any) -> Self:
         retry = super().increment(*args, **kwargs)
-        wait = retry.get_backoff_time()
         response = kwargs.get("response")
+        retry_after = None
         if response is not None and self.respect_retry_after_header:
-            wait = max(wait, retry.get_retry_after(response) or 0.0)
-        if time.monotonic() + wait + self.attempt_seconds > self.deadline:
+            retry_after = retry.get_retry_after(response)
+        # As urllib3 does: a wait the server asks for replaces the back-off (and its jitter, drawn here once).
+        retry.wait = retry_after if retry_after else retry.get_backoff_time()
+        if time.monotonic() + retry.wait + self.attempt_seconds > self.deadline:
             stop = _DeadlineExceeded(kwargs.get("error"))
             raise MaxRetryError(kwargs.get("_pool"), kwargs.get("url"), stop)  # type: ignore[arg-type]
         return retry
+
+    def sleep(self, response: Any = None) -> None:
+        if self.wait > 0:
+            time.sleep(self.wait)
 
 
 class KustomerSettingsClient:
