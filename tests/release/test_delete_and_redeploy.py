@@ -49,7 +49,7 @@ def test_a_delete_keeps_the_api_key_secret_and_its_resource_policy_only() -> Non
 
 def test_the_kept_api_key_stays_readable_by_no_one_but_the_roles_the_policy_named() -> None:
     # Given a stack that also let an operator role read the secrets, then deleted
-    deployment = _deployment({**REQUIRED_PARAMETERS, "SecretReaderArns": READER})
+    deployment = _deployment({**REQUIRED_PARAMETERS, "ApiKeySecretReaderArns": READER})
     policy = _left_after_delete(deployment)["ApiKeySecretResourcePolicy"]["Properties"]
     # When the kept policy is evaluated
     secret = deployment.values.resolve(policy["SecretId"])

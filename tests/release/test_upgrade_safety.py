@@ -41,6 +41,7 @@ PARAMETER_SETS = {
         "SecretsKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms",
         "SecretReaderArns": "arn:aws:iam::123456789012:role/Operator",
+        "ApiKeySecretReaderArns": "arn:aws:iam::123456789012:role/KeyKeeper",
         "SecretsExtensionLayerArn": (
             "arn:aws:lambda:us-east-1:177933569100:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:12"
         ),

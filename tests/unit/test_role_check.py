@@ -84,10 +84,11 @@ def test_the_resource_policy_denies_reading_the_api_key_even_with_an_allow() -> 
 
 @pytest.mark.parametrize("readers", [role_arn("OperatorRole"), "arn:aws:iam::123456789012:role/Oper*"])
 def test_secret_reader_arns_take_the_other_branch_of_the_resource_policy(readers: str) -> None:
-    # Given the operator's role listed in SecretReaderArns (Fn::If true: Fn::Split of a Fn::Sub)
+    # Given the operator's role listed in both readers' lists (Fn::If true: Fn::Split of a Fn::Sub)
     check = _check(
         _with_role([{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]),
         SecretReaderArns=f"arn:aws:iam::123456789012:role/Auditor,{readers}",
+        ApiKeySecretReaderArns=f"arn:aws:iam::123456789012:role/Auditor,{readers}",
     )
     # Then it may read both secrets, and the functions keep their own reads
     assert check.decide(OPERATOR, GET, SIGNING).allowed
