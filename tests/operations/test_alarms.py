@@ -33,6 +33,7 @@ VISITOR_FACING = {
     "ApiServerErrorsAlarm",
     "ApiClientErrorRateAlarm",
     "TokenLatencyAlarm",
+    "MintSecretReadFailuresAlarm",
 }
 
 
@@ -86,7 +87,13 @@ def test_an_alarm_on_a_metric_of_the_code_sees_every_data_point_of_it(
         for use in deployed.alarm_metrics(name, properties)
         if use.namespace in code_namespaces and any(metric == use.name for _, metric, _ in emitted)
     ]
-    assert {use.name for use in watched} == {"SecretUnavailable"}
+    assert {use.name for use in watched} == {
+        "SecretUnavailable",
+        "SecretReadFailed",
+        "SecretStaleUse",
+        "SecretChanged",
+        "SecretUnchanged",
+    }
     for use in watched:
         # When the code writes that metric, in any outcome
         written_under = {

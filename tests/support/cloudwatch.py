@@ -376,8 +376,8 @@ class MetricSources:
         sets = sorted(sorted(dict(dims)) for dims in same_name)
         if exact or sorted(use.dimensions) not in sets:
             return f"{use.where}: {use.name} is written with the dimensions {same_name}, not {dict(use.dimensions)}"
-        # Route and IdentityType are dimensions of the whole EMF line of a minting request, so a value
-        # written with any metric is written with every metric of such a line.
+        # A graph may show a combination of dimension values the run did not make, as long as the code
+        # writes this metric with these dimensions and each of the values.
         seen = {pair for _, _, dims in self.emitted for pair in dims}
         unseen = sorted(pair for pair in wanted if pair not in seen)
         return f"{use.where}: {use.name} is never written with {unseen}" if unseen else None

@@ -169,3 +169,10 @@ def test_both_secrets_use_the_customer_managed_key_when_one_is_given(kms_key: st
     for name in ("SigningSecret", "ApiKeySecret"):
         properties = values.resolve(resources[name]["Properties"])
         assert properties.get("KmsKeyId") == (kms_key or None), name
+
+
+def test_the_secrets_extension_adds_no_cache_of_its_own() -> None:
+    # Given the mint's environment: the extension reads it when SecretsExtensionLayerArn is set
+    variables = RESOURCES["MintTokenFunction"]["Properties"]["Environment"]["Variables"]
+    # Then its cache is off, so a value is never older than SecretCacheTtlSeconds (not up to twice that)
+    assert str(variables["SECRETS_MANAGER_TTL"]) == "0"

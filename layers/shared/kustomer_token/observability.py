@@ -11,7 +11,7 @@ import os
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "kustomer-chat-token"
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "KustomerChatToken"
@@ -46,14 +46,12 @@ def secret_fingerprint(secret: str) -> str:
 
 
 def count_minted(route: str, identity_type: str) -> None:
-    """TokensMinted by Route and IdentityType, in the invocation's one EMF line.
+    """TokensMinted by Route and IdentityType, in an EMF line of its own.
 
-    The dimensions apply to every metric of that line (also the cache hit or
-    miss of the same request): one serialisation per request instead of two.
+    Only this metric carries those dimensions: the cache metrics of the same request stay on the
+    service dimension alone, one series each, whatever routes and identity types come later.
     """
-    metrics.add_dimension(name="Route", value=route)
-    metrics.add_dimension(name="IdentityType", value=identity_type)
-    count(MetricName.TOKENS_MINTED)
+    _count_alone(MetricName.TOKENS_MINTED, {"Route": route, "IdentityType": identity_type})
 
 
 def count_refresh_outcome(*, changed: bool) -> None:
@@ -62,13 +60,17 @@ def count_refresh_outcome(*, changed: bool) -> None:
 
 def count_refresh_failed(reason: str) -> None:
     """RefreshFailed with a Reason dimension (a short code, never a message)."""
-    from aws_lambda_powertools.metrics import single_metric
+    _count_alone(MetricName.REFRESH_FAILED, {"Reason": reason[:64] or "Unknown"})
 
+
+def _count_alone(name: str, dimensions: dict[str, str]) -> None:
+    """One metric in an EMF line of its own, with these dimensions beside the service."""
     with single_metric(
-        name=MetricName.REFRESH_FAILED,
+        name=name,
         unit=MetricUnit.Count,
         value=1,
         namespace=METRICS_NAMESPACE,
         default_dimensions={"service": SERVICE_NAME},
     ) as metric:
-        metric.add_dimension(name="Reason", value=reason[:64] or "Unknown")
+        for dimension, value in dimensions.items():
+            metric.add_dimension(name=dimension, value=value)
