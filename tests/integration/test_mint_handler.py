@@ -453,7 +453,7 @@ def test_unavailable_secret_is_counted(
 def test_a_bad_setting_fails_the_cold_start_naming_it(
     monkeypatch: pytest.MonkeyPatch, start_mint: Callable[..., MintContainer], environment: dict[str, str], named: str
 ) -> None:
-    from kustomer_token.errors import ConfigurationError
+    from kustomer_token.settings import ConfigurationError
 
     monkeypatch.delenv("SIGNING_SECRET_ID", raising=False)
     with pytest.raises(ConfigurationError, match=named):

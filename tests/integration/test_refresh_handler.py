@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from kustomer_token.errors import ConfigurationError
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.observability import secret_fingerprint
 from kustomer_token.refresh import RefreshError
+from kustomer_token.settings import ConfigurationError
 from tests.conftest import metric_total
 from tests.support.events import FakeLambdaContext
 from tools.harness.fake_kustomer import FakeKustomer, error_reply, secret_reply

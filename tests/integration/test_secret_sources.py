@@ -57,7 +57,7 @@ def test_an_unreachable_extension_is_a_503_on_a_cold_container(
 
 
 def test_a_bad_source_setting_fails_the_start(start_mint: Callable[..., MintContainer]) -> None:
-    from kustomer_token.errors import ConfigurationError
+    from kustomer_token.settings import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="SIGNING_SECRET_SOURCE"):
         start_mint(SIGNING_SECRET_ID="s", SIGNING_SECRET_SOURCE="ssm")

@@ -18,8 +18,8 @@ import pytest
 
 from kustomer_token.minting import TokenMinter
 from kustomer_token.observability import logger
+from kustomer_token.secret_cache import SigningSecretCache
 from kustomer_token.settings import MintSettings
-from kustomer_token.signing_secret import SigningSecretCache
 from tests.conftest import HttpAnswer, MintContainer
 from tests.support.events import BACKEND_ROLE_ARN, FakeLambdaContext, http_api_event
 from tools.harness.fake_kustomer import FakeKustomer, error_reply, secret_reply

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from kustomer_token.errors import ConfigurationError
-from kustomer_token.settings import MintSettings, RefreshSettings
+from kustomer_token.settings import ConfigurationError, MintSettings, RefreshSettings
 from tools.harness.template import CloudFormationValues
 from tools.sam_transform import translated_template
 

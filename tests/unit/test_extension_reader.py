@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from kustomer_token.errors import SigningSecretUnavailable
-from kustomer_token.signing_secret import ExtensionReader, SigningSecretCache
+from kustomer_token.secret_cache import SigningSecretCache
+from kustomer_token.secret_readers import ExtensionReader
 from tools.harness.loopback import Exchange, LoopbackServer
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kustomer_token.errors import ConfigurationError
-from kustomer_token.settings import MintSettings, RefreshSettings
+from kustomer_token.settings import ConfigurationError, MintSettings, RefreshSettings
 
 
 def test_defaults_match_the_contract() -> None:

@@ -1,14 +1,10 @@
-"""Domain errors and the HTTP answer each one maps to.
+"""The mint's domain errors and the HTTP answer each one maps to.
 
 Every message here may reach a caller or a log: none may contain a secret,
 a token, an API key or a raw identity.
 """
 
 from __future__ import annotations
-
-
-class ConfigurationError(Exception):
-    """A setting is missing or malformed; raised at start, names the variable."""
 
 
 class TokenServiceError(Exception):

@@ -26,7 +26,7 @@ from urllib3.exceptions import (
 from urllib3.util import Retry, Timeout
 
 from kustomer_token import __version__
-from kustomer_token.signing_secret import secret_problem
+from kustomer_token.secret_value import secret_problem
 
 SETTINGS_PATH = "/v1/auth/customer/settings"
 MAX_ANSWER_BYTES = 64 * 1024

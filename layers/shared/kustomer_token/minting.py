@@ -12,8 +12,9 @@ from kustomer_token.callers import caller_allowed
 from kustomer_token.errors import CallerNotAllowed, InvalidRequest
 from kustomer_token.identity import SERVER_TOKEN_REQUEST_SCHEMA, Identity, identity_from_body, identity_from_claims
 from kustomer_token.observability import count_minted, logger
+from kustomer_token.secret_cache import SigningSecretCache
+from kustomer_token.secret_readers import ExtensionReader
 from kustomer_token.settings import MintSettings
-from kustomer_token.signing_secret import ExtensionReader, SigningSecretCache
 from kustomer_token.token import LoginToken, sign_login_token
 
 MAX_BODY_BYTES = 4096

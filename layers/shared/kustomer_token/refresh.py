@@ -38,9 +38,9 @@ from typing import Any
 
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.observability import count_refresh_failed, count_refresh_outcome, logger, secret_fingerprint
+from kustomer_token.secret_value import secret_problem
 from kustomer_token.secrets_store import CURRENT, PENDING, SecretStore, default_client
 from kustomer_token.settings import RefreshSettings
-from kustomer_token.signing_secret import secret_problem
 
 # Seconds of the invocation kept for the Secrets Manager reads and writes after the Kustomer call.
 SECRETS_MANAGER_RESERVE_SECONDS = 8.0

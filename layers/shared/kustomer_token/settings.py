@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from kustomer_token.errors import ConfigurationError
-
 TokenIdentityPolicy = Literal["externalId", "email", "both"]
 SecretSource = Literal["sdk", "extension"]
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed; raised at start, names the variable."""
+
 
 _CLAIM_NAME = re.compile(r"^[A-Za-z0-9_:./\-]{1,128}$")
 

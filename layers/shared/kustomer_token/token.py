@@ -20,7 +20,7 @@ ALGORITHM = "HS256"
 TOKEN_LIFETIME_SECONDS = 900  # Kustomer refuses a token whose iat is older than 15 minutes
 RECOMMENDED_SECRET_BYTES = 32  # RFC 7518 section 3.2: at least the hash size for HS256
 
-# The signing secret is Kustomer's to choose; signing_secret.py logs one warning
+# The signing secret is Kustomer's to choose; secret_cache.py logs one warning
 # per container for a short one instead of PyJWT warning on every call.
 warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
 

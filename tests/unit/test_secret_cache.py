@@ -9,13 +9,8 @@ from typing import Any
 import pytest
 
 from kustomer_token.errors import SigningSecretUnavailable
-from kustomer_token.signing_secret import (
-    FAILURE_BACKOFF_SECONDS,
-    SigningSecretCache,
-    _failure_reason,
-    secret_fingerprint,
-    secret_problem,
-)
+from kustomer_token.observability import secret_fingerprint
+from kustomer_token.secret_cache import FAILURE_BACKOFF_SECONDS, SigningSecretCache
 
 
 class ScriptedProvider:
@@ -133,27 +128,6 @@ def test_a_secret_of_32_bytes_is_long_enough(
     assert bool(warnings) is warned
 
 
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        ("", "is empty"),
-        (b"bytes", "is binary"),
-        (" x", "whitespace"),
-        ("x\n", "whitespace"),
-        ("x" * 4097, "longer than 4096 bytes"),
-        (None, "is empty"),
-    ],
-)
-def test_unusable_values_are_named(value: object, problem: str) -> None:
-    found = secret_problem(value)
-    assert found is not None
-    assert problem in found
-
-
-def test_a_good_value_has_no_problem(new_signing_secret: Callable[[int], str]) -> None:
-    assert secret_problem(new_signing_secret(64)) is None
-
-
 def test_signing_with_a_cached_value_is_logged_with_its_age_and_reason(
     new_signing_secret: Callable[[int], str], capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -168,76 +142,6 @@ def test_signing_with_a_cached_value_is_logged_with_its_age_and_reason(
     assert len(stale) == 1
     assert stale[0]["cached_age_seconds"] == 61
     assert stale[0]["reason"]
-
-
-def _raised_from(cause: BaseException) -> BaseException:
-    try:
-        raise RuntimeError("read failed") from cause
-    except RuntimeError as exc:
-        return exc
-
-
-class _AwsError(Exception):
-    def __init__(self, response: dict[str, Any]) -> None:
-        super().__init__("aws")
-        self.response = response
-
-
-class _HttpError(Exception):
-    code = 503  # as urllib's HTTPError from the extension
-
-
-def _raised_by(action: Callable[[], object]) -> BaseException:
-    try:
-        action()
-    except Exception as exc:
-        return exc
-    raise AssertionError("nothing was raised")
-
-
-def _wrapped_without_context() -> None:
-    # `from None` hides the context from tracebacks, as json does with its StopIteration
-    try:
-        raise _HttpError
-    except _HttpError:
-        raise ValueError("not a secret document") from None
-
-
-def _raised_while_handling() -> None:
-    # an error raised while handling another, without `from`: the traceback shows the first one
-    try:
-        raise _AwsError({"Error": {"Code": "ResourceNotFoundException"}})
-    except _AwsError:
-        raise RuntimeError("read failed")  # noqa: B904 (the implicit context is what this case is about)
-
-
-@pytest.mark.parametrize(
-    ("exc", "reason"),
-    [
-        (_AwsError({"Error": {"Code": "ThrottlingException"}}), "ThrottlingException"),
-        (_raised_from(_AwsError({"Error": {"Code": "AccessDeniedException"}})), "AccessDeniedException"),
-        (_AwsError({}), "_AwsError"),
-        (_AwsError({"Error": {"Code": ""}}), "_AwsError"),
-        (_HttpError(), "HTTP503"),
-        (ConnectionError("down"), "ConnectionError"),
-        (_raised_by(lambda: json.loads("<html>not ready</html>")), "JSONDecodeError"),
-        (_raised_by(_wrapped_without_context), "ValueError"),
-        (_raised_by(_raised_while_handling), "ResourceNotFoundException"),
-    ],
-    ids=[
-        "code",
-        "code-of-the-cause",
-        "no-error",
-        "empty-code",
-        "http-status",
-        "class",
-        "non-json-answer",
-        "suppressed-context",
-        "context-shown",
-    ],
-)
-def test_a_failed_read_is_reported_by_its_code_or_class(exc: BaseException, reason: str) -> None:
-    assert _failure_reason(exc) == reason
 
 
 def test_an_unavailable_secret_says_to_try_again() -> None:
