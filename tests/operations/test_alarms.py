@@ -24,7 +24,9 @@ from tests.support.observed_run import Observations
 from tools.harness.template import load_template
 
 ALARMS = sorted(name for name, spec in load_template()["Resources"].items() if spec["Type"] == "AWS::CloudWatch::Alarm")
-# The alarms on what visitors feel (issue 16); the refresher's three came before and keep fixed thresholds.
+# The alarms on what visitors feel (issue 16); the refresher's came before and keep fixed thresholds, and
+# the early warning on failed secret reads (visitors still get tokens) fires on two periods out of three.
+EARLY_WARNING = {"MintSecretReadFailuresAlarm"}
 VISITOR_FACING = {
     "MintSecretUnavailableAlarm",
     "MintInternalErrorAlarm",
@@ -33,7 +35,6 @@ VISITOR_FACING = {
     "ApiServerErrorsAlarm",
     "ApiClientErrorRateAlarm",
     "TokenLatencyAlarm",
-    "MintSecretReadFailuresAlarm",
 }
 
 
@@ -149,7 +150,7 @@ def test_without_a_topic_the_alarms_notify_nobody() -> None:
 def test_the_visitor_facing_alarms_take_thresholds_and_periods_from_documented_parameters(deployed: Deployed) -> None:
     # Given the alarms on what visitors feel, as written in the template
     template = load_template()
-    assert set(ALARMS) - {name for name in ALARMS if name.startswith("Refresh")} == VISITOR_FACING
+    assert set(ALARMS) - {name for name in ALARMS if name.startswith("Refresh")} - EARLY_WARNING == VISITOR_FACING
     for alarm in sorted(VISITOR_FACING):
         properties = template["Resources"][alarm]["Properties"]
         # Then threshold, evaluation periods and period are parameters (the math alarm's period is in its metrics)

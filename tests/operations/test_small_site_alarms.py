@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.cloudwatch import PARAMETERS, Deployed
 
 
@@ -40,21 +42,73 @@ def test_the_latency_alarm_evaluates_a_period_of_tens_of_requests() -> None:
     assert [query["Id"] for query in properties["Metrics"] if query.get("ReturnData")] == ["p99"]
 
 
-def test_the_heartbeat_fires_when_no_scheduled_refresh_succeeds() -> None:
-    # Given the refresher's heartbeat alarm
-    deployed = Deployed()
+def _metric_queries(queries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [query["MetricStat"] for query in queries.values() if "MetricStat" in query]
+
+
+@pytest.mark.parametrize(("seconds", "periods"), [("3600", 4), ("1800", 2), ("86400", 96)])
+def test_the_heartbeat_fires_when_no_scheduled_refresh_succeeded_in_a_window(seconds: str, periods: int) -> None:
+    # Given the refresher's heartbeat alarm, with RefreshHeartbeatSeconds set
+    deployed = Deployed({**PARAMETERS, "RefreshHeartbeatSeconds": seconds})
     properties = deployed.properties("RefreshHeartbeatAlarm")
     queries = _queries(deployed, "RefreshHeartbeatAlarm")
-    # When its metrics and its treatment of silence are read
-    watched = {query["MetricStat"]["Metric"]["MetricName"] for query in queries.values() if "MetricStat" in query}
-    periods = {query["MetricStat"]["Period"] for query in queries.values() if "MetricStat" in query}
-    # Then it counts the outcomes every successful run writes, over RefreshHeartbeatSeconds, and an
-    # hour with none of them (no run, or only failing ones) is an alarm, not "no data"
-    assert watched == {"SecretChanged", "SecretUnchanged"}
-    assert periods == {"3600"}
-    assert queries["successes"]["Expression"] == "SUM([changed, unchanged])"
+    # When its metrics, window and treatment of silence are read
+    stats = _metric_queries(queries)
+    # Then it counts the outcomes every successful run writes in 15-minute periods, an empty period
+    # is a 0 (FILL), not missing data, and it fires only when every period of the window is empty:
+    # a run that lands in the next period is not an alarm, an hour without one is
+    assert {stat["Metric"]["MetricName"] for stat in stats} == {"SecretChanged", "SecretUnchanged"}
+    assert {str(stat["Period"]) for stat in stats} == {"900"}
+    assert queries["successes"]["Expression"] == "FILL(changed, 0) + FILL(unchanged, 0)"
+    assert (str(properties["EvaluationPeriods"]), str(properties["DatapointsToAlarm"])) == (str(periods),) * 2
+    assert periods * 900 == int(seconds) <= 86400  # CloudWatch evaluates at most a day
     assert (properties["ComparisonOperator"], str(properties["Threshold"])) == ("LessThanThreshold", "1")
     assert properties["TreatMissingData"] == "breaching"
+
+
+def test_the_scheduler_failures_alarm_watches_the_group_the_refreshers_schedule_is_in() -> None:
+    # Given the scheduler's failure alarm and the refresher's schedule
+    deployed = Deployed()
+    queries = _queries(deployed, "RefreshSchedulerFailuresAlarm")
+    (schedule,) = deployed.of_type("AWS::Scheduler::Schedule")
+    (group,) = deployed.of_type("AWS::Scheduler::ScheduleGroup")
+    # When the metrics it reads are listed
+    stats = _metric_queries(queries)
+    # Then they are Scheduler's failure counts for the group the schedule is in, and any one fires it
+    assert {stat["Metric"]["MetricName"] for stat in stats} == {
+        "TargetErrorCount",
+        "InvocationDroppedCount",
+        "InvocationsFailedToBeSentToDeadLetterCount",
+    }
+    dimensions = {str(stat["Metric"]["Dimensions"]) for stat in stats}
+    assert dimensions == {str([{"Name": "ScheduleGroup", "Value": f"<Ref {group}>"}])}
+    assert deployed.properties(schedule)["GroupName"] == f"<Ref {group}>"
+    assert queries["failures"]["Expression"] == ("FILL(targetErrors, 0) + FILL(dropped, 0) + FILL(deadLetterFailed, 0)")
+    assert deployed.properties("RefreshSchedulerFailuresAlarm")["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_the_schedulers_role_trusts_only_the_stacks_schedule_group() -> None:
+    # Given the role the schedule runs the refresher with
+    deployed = Deployed()
+    (group,) = deployed.of_type("AWS::Scheduler::ScheduleGroup")
+    (statement,) = deployed.properties("RefreshScheduleRole")["AssumeRolePolicyDocument"]["Statement"]
+    # Then Scheduler may assume it for this account's schedules of the stack's group only
+    assert statement["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert set(statement["Condition"]["StringEquals"]) == {"aws:SourceAccount", "aws:SourceArn"}
+    assert statement["Condition"]["StringEquals"]["aws:SourceArn"] == f"<GetAtt {group}.Arn>"
+
+
+def test_one_failed_read_of_the_signing_secret_is_not_a_page_a_lasting_failure_is() -> None:
+    # Given the alarm on the mint's failed reads of the signing secret
+    deployed = Deployed()
+    properties = deployed.properties("MintSecretReadFailuresAlarm")
+    queries = _queries(deployed, "MintSecretReadFailuresAlarm")
+    # Then it counts failed reads and stale signings (a missing one is a 0), and fires on two
+    # periods out of three: a throttled read retried 5 seconds later passes, a revoked grant does not
+    assert {stat["Metric"]["MetricName"] for stat in _metric_queries(queries)} == {"SecretReadFailed", "SecretStaleUse"}
+    assert queries["problems"]["Expression"] == "FILL(failed, 0) + FILL(stale, 0)"
+    assert (str(properties["EvaluationPeriods"]), str(properties["DatapointsToAlarm"])) == ("3", "2")
+    assert properties["TreatMissingData"] == "notBreaching"
 
 
 def test_the_back_ends_route_has_throttling_limits_of_its_own() -> None:
@@ -65,5 +119,20 @@ def test_the_back_ends_route_has_throttling_limits_of_its_own() -> None:
     # When its route settings are read
     route = properties["RouteSettings"]["POST /server/token"]
     # Then POST /server/token has its own rate and burst, apart from the stage's default (POST /token)
-    assert (str(route["ThrottlingRateLimit"]), str(route["ThrottlingBurstLimit"])) == ("7", "40")
+    assert (str(route["ThrottlingRateLimit"]), str(route["ThrottlingBurstLimit"])) == ("7", "100")
     assert str(properties["DefaultRouteSettings"]["ThrottlingRateLimit"]) == "50"
+
+
+def test_every_route_setting_names_a_route_the_api_defines() -> None:
+    # Given the stage and the API's OpenAPI body, as CloudFormation gets them: API Gateway refuses a
+    # stage whose RouteSettings name a route it cannot find ("Unable to find Route by key")
+    deployed = Deployed()
+    (stage,) = deployed.of_type("AWS::ApiGatewayV2::Stage")
+    (api,) = deployed.of_type("AWS::ApiGatewayV2::Api")
+    paths = deployed.properties(api)["Body"]["paths"]
+    routes = {f"{method.upper()} {path}" for path, methods in paths.items() for method in methods}
+    # When the route settings' keys are read
+    keys = set(deployed.properties(stage)["RouteSettings"])
+    # Then each is a route of the body, which CloudFormation creates with the API, before the stage
+    assert keys
+    assert keys <= routes

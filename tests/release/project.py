@@ -1,4 +1,5 @@
-"""What the release tests share: the project's version (pyproject.toml, the one source) and stack parameters."""
+"""What the release tests share: the project's version as pyproject.toml states it (test_version keeps it equal to
+kustomer_token.__version__) and stack parameters."""
 
 from __future__ import annotations
 

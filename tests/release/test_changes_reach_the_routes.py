@@ -159,7 +159,8 @@ def test_nothing_invokes_a_version_of_the_refresher() -> None:
     deployment = Deployment(translated, REQUIRED_PARAMETERS)
     # When the refresher's invokers are read: the rotation schedule and the scheduler's target
     rotation = deployment.values.resolve(resources["SigningSecretRotation"]["Properties"]["RotationLambdaARN"])
-    schedule = deployment.values.resolve(resources["RefreshSecretFunctionRefresh"]["Properties"]["Target"]["Arn"])
+    scheduled = resources["RefreshSecretFunctionScheduledRefresh"]["Properties"]
+    schedule = deployment.values.resolve(scheduled["Target"]["Arn"])
     versions = [
         name
         for name, resource in resources.items()

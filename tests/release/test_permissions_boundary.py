@@ -35,7 +35,7 @@ def test_with_a_boundary_every_role_has_it(tracing: str) -> None:
     # When the stack is created
     boundaries = _boundaries(parameters)
     # Then every role, the functions' and the one SAM makes for the scheduler, carries exactly that boundary
-    assert {"MintTokenFunctionRole", "RefreshSecretFunctionRole", "RefreshSecretFunctionRefreshRole"} <= set(boundaries)
+    assert {"MintTokenFunctionRole", "RefreshSecretFunctionRole", "RefreshScheduleRole"} <= set(boundaries)
     assert boundaries == dict.fromkeys(boundaries, BOUNDARY)
 
 

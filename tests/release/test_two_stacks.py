@@ -36,6 +36,7 @@ PHYSICAL_NAME = {
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::Scheduler::Schedule": "Name",
+    "AWS::Scheduler::ScheduleGroup": "Name",
     "AWS::SecretsManager::Secret": "Name",
     "AWS::AppConfig::Application": "Name",
     "AWS::ApiGatewayV2::Api": "Name",

@@ -17,7 +17,7 @@ RELEASE_HEADING = re.compile(r"^## \[(?P<version>[^\]]+)\] - (?P<date>\d{4}-\d{2
 
 
 def test_the_version_is_a_semantic_version() -> None:
-    # Given pyproject.toml, the one place the version is set
+    # Given the version pyproject.toml states (equal to kustomer_token.__version__, checked below)
     # When it is read
     version = project_version()
     # Then it is MAJOR.MINOR.PATCH (with an optional pre-release), as the release tags v<version> expect

@@ -32,6 +32,8 @@ PARAMETERS = {
 # API Gateway HTTP APIs: https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html
 #   (ApiId; ApiId+Stage; ApiId+Method+Resource+Stage only with detailed metrics enabled).
 # SQS: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
+# EventBridge Scheduler: https://docs.aws.amazon.com/scheduler/latest/UserGuide/monitoring-cloudwatch.html
+#   (per ScheduleGroup, the group's name; the DLQ metrics only for schedules with a dead-letter queue).
 AWS_METRICS: dict[str, tuple[frozenset[str], tuple[frozenset[str], ...]]] = {
     "AWS/Lambda": (
         frozenset({"Errors", "Throttles", "Duration", "Invocations", "ConcurrentExecutions"}),
@@ -44,6 +46,20 @@ AWS_METRICS: dict[str, tuple[frozenset[str], tuple[frozenset[str], ...]]] = {
     "AWS/SQS": (
         frozenset({"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "NumberOfMessagesSent"}),
         (frozenset({"QueueName"}),),
+    ),
+    "AWS/Scheduler": (
+        frozenset(
+            {
+                "InvocationAttemptCount",
+                "TargetErrorCount",
+                "TargetErrorThrottledCount",
+                "InvocationThrottleCount",
+                "InvocationDroppedCount",
+                "InvocationsSentToDeadLetterCount",
+                "InvocationsFailedToBeSentToDeadLetterCount",
+            }
+        ),
+        (frozenset({"ScheduleGroup"}),),
     ),
 }
 ROUTE_DIMENSIONS = frozenset({"Method", "Resource"})
@@ -417,6 +433,7 @@ class MetricSources:
             "FunctionName": "AWS::Lambda::Function",
             "ApiId": "AWS::ApiGatewayV2::Api",
             "QueueName": "AWS::SQS::Queue",
+            "ScheduleGroup": "AWS::Scheduler::ScheduleGroup",
         }
         if dimension in expected_type:
             match = re.fullmatch(r"<(?:Ref|GetAtt) ([A-Za-z0-9]+)(\.QueueName)?>", value)

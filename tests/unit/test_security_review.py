@@ -110,8 +110,8 @@ def test_another_accounts_principal_or_an_eleventh_is_refused_before_anything_ch
 def _role_of_schedule(resources: dict[str, Any]) -> dict[str, Any]:
     (schedule,) = [spec for spec in resources.values() if spec["Type"] == "AWS::Scheduler::Schedule"]
     role_ref = schedule["Properties"]["Target"]["RoleArn"]
-    assert role_ref == {"Fn::GetAtt": ["RefreshSecretFunctionRefreshRole", "Arn"]}
-    role: dict[str, Any] = resources["RefreshSecretFunctionRefreshRole"]
+    assert role_ref == {"Fn::GetAtt": ["RefreshScheduleRole", "Arn"]}
+    role: dict[str, Any] = resources["RefreshScheduleRole"]
     return role
 
 
@@ -123,7 +123,12 @@ def test_only_this_accounts_schedules_may_use_the_schedulers_role() -> None:
             "Effect": "Allow",
             "Principal": {"Service": "scheduler.amazonaws.com"},
             "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+            "Condition": {
+                "StringEquals": {
+                    "aws:SourceAccount": {"Ref": "AWS::AccountId"},
+                    "aws:SourceArn": {"Fn::GetAtt": ["RefreshScheduleGroup", "Arn"]},
+                }
+            },
         }
     ]
 

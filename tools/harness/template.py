@@ -96,6 +96,7 @@ class CloudFormationValues:
         stack_name: str = STACK_NAME,
     ) -> None:
         self._conditions: Mapping[str, Any] = template.get("Conditions", {})
+        self._mappings: Mapping[str, Any] = template.get("Mappings", {})
         specs: Mapping[str, Any] = template.get("Parameters", {})
         values: dict[str, Any] = parameter_values(template, parameters)
         for name, spec in specs.items():
@@ -154,10 +155,20 @@ class CloudFormationValues:
                 return self._resolve(items, where)[int(self._resolve(index, where))]
             if function == "Fn::Sub":
                 return self._sub(argument, where)
+            if function == "Fn::FindInMap":
+                return self._find_in_map(argument, where)
             if function.startswith("Fn::") or function == "Condition":
                 raise Unresolvable(f"{where}: {function} is not evaluated locally")
         resolved = {key: self._resolve(item, f"{where}.{key}") for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
+
+    def _find_in_map(self, argument: Any, where: str) -> Any:
+        """Fn::FindInMap: a missing key fails the deploy, as CloudFormation does."""
+        name, top, second = (str(self._resolve(item, where)) for item in argument)
+        try:
+            return self._mappings[name][top][second]
+        except KeyError:
+            raise Unresolvable(f"{where}: Fn::FindInMap [{name}, {top}, {second}] has no such key") from None
 
     def _ref(self, name: str, where: str) -> Any:
         if name == "AWS::NoValue":
