@@ -1,0 +1,66 @@
+"""make verify's checks against make serve's local stack, started once per module and broken one defect at a time.
+
+Needs what the runtime tests need: `make build` output, `.venv-runtime`, and the SAM CLI environment (the
+template after the SAM transform). Every test that breaks the stack puts it back, and `restored` checks it did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.docs.test_docs_complete import anchors
+from tests.support.leaks import LEAK_WATCH
+from tools.verify.checks import run_checks
+from tools.verify.local import LocalVerify, local_verify_stack
+from tools.verify.report import Result, Status
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC_LINK = re.compile(r"(docs/[a-z]+\.md)#([a-z0-9-]+)")
+
+
+@pytest.fixture(scope="module")
+def _running_local_stack() -> Iterator[LocalVerify]:
+    with local_verify_stack() as local:
+        LEAK_WATCH.register(local.stack.kustomer_secret, "signing secret")
+        LEAK_WATCH.register(local.stack.kustomer.api_key, "API key")
+        LEAK_WATCH.register(local.served.access_token, "minted token")  # an identity-provider token: never shown
+        yield local
+        LEAK_WATCH.read_by_test(local.refresher.logs())
+
+
+@pytest.fixture
+def local(_running_local_stack: LocalVerify) -> Iterator[LocalVerify]:
+    """The running local stack; after the test, its facts and clock as they were, and every check passing again."""
+    stack = _running_local_stack.facts.stack
+    yield _running_local_stack
+    _running_local_stack.facts.stack = stack
+    _running_local_stack.set_clock()
+    after = {result.check: result for result in run_checks(_running_local_stack.facts)}
+    assert not [result for result in after.values() if result.status is Status.FAIL], "the test left the stack broken"
+
+
+def check(local: LocalVerify, name: str) -> Result:
+    """One check's result (the API probe runs first, as in a whole run)."""
+    (result,) = run_checks(local.facts, [name])
+    return result
+
+
+def with_outputs(local: LocalVerify, **outputs: str) -> None:
+    """The stack as if its outputs named other resources (restored by the `local` fixture)."""
+    local.facts.stack = replace(local.facts.stack, outputs={**local.facts.stack.outputs, **outputs})
+
+
+def assert_fails(result: Result, summary: str, advice_link: str) -> None:
+    """FAIL, with `summary` in what was seen and the advice ending on the link to the section that says what to do,
+    a link that resolves."""
+    assert result.status is Status.FAIL, result
+    assert summary in result.summary, result.summary
+    assert result.advice is not None
+    assert result.advice.rstrip(")").endswith(advice_link), result.advice
+    for page, anchor in DOC_LINK.findall(result.advice):
+        assert anchor in anchors(ROOT / page), f"{page}#{anchor} does not resolve"
