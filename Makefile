@@ -21,7 +21,7 @@ SOURCES := layers/shared/kustomer_token functions tests tools benchmarks
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements/dev.txt requirements/dev.lock layers/shared/requirements.txt
 	@echo "==> creating $(VENV) (Python 3.13, pinned development tools)"
@@ -88,6 +88,30 @@ demo: install build ## run the whole system locally and print a verified token
 .PHONY: serve
 serve: install build ## the token API and the example page on loopback (local dev only; Ctrl-C stops)
 	$(PY) tools/serve.py
+
+# make verify STACK_NAME=<name> [AWS_REGION=<region>] checks a deployed stack with your credentials (docs/verify.md).
+# The region is AWS_REGION, else your AWS configuration's: the us-east-1 default this Makefile exports for the
+# local tools is not passed on.
+ifneq ($(filter verify e2e,$(MAKECMDGOALS)),)
+  ifeq ($(STACK_NAME),)
+    $(error make $(filter verify e2e,$(MAKECMDGOALS)) needs STACK_NAME=<the deployed stack's name> [AWS_REGION=<its region>])
+  endif
+endif
+VERIFY_ENV = $(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAULT_REGION)
+.PHONY: verify
+verify: $(VENV)/.installed ## check a deployed stack read-only: STACK_NAME=<name> [AWS_REGION=<region>] (docs/verify.md)
+	$(VERIFY_ENV) $(PY) -m tools.verify --stack-name "$(STACK_NAME)" $(if $(AWS_REGION),--region "$(AWS_REGION)")
+
+.PHONY: verify-local
+verify-local: install build ## the checks of make verify against make serve's local stack (part of make test)
+	$(PY) -m tools.verify --local
+
+# Not part of make test: tests/e2e against a deployed stack, skipped without AWS credentials (docs/verify.md).
+# E2E_ALLOW_CHANGES=1 also runs the tests that change the stack (a rotation): for a throwaway stack.
+.PHONY: e2e
+e2e: $(VENV)/.installed ## end-to-end tests against a deployed stack: STACK_NAME=<name> [AWS_REGION=<region>]
+	$(VERIFY_ENV) E2E_STACK_NAME="$(STACK_NAME)" $(if $(AWS_REGION),AWS_REGION="$(AWS_REGION)") \
+	  $(PY) -m pytest tests/e2e --confcutdir=tests/e2e -p no:cacheprovider -q -rs
 
 .PHONY: bench
 bench: install build ## cold and warm figures on Lambda's CPU model, ~5 min; root caps the CPU (docs/performance.md)
