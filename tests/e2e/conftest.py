@@ -1,0 +1,74 @@
+"""End to end against a deployed stack, with the operator's AWS credentials: `make e2e STACK_NAME=<name>`.
+
+Needs a real stack. Skipped without a stack name or without AWS credentials, and never part of `make test`: make e2e
+runs pytest with --confcutdir=tests/e2e, so the suite's own conftest (fake credentials, local services) is not loaded;
+under it these tests skip. E2E_ALLOW_CHANGES=1 also runs the tests that change the stack (a rotation), for a
+throwaway stack such as the end-to-end workflow's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from tools.verify.aws import aws_facts
+from tools.verify.facts import Facts, StackRefused
+from tools.verify.http import Answer, send
+
+STACK_NAME = os.environ.get("E2E_STACK_NAME", "")
+ALLOW_CHANGES = os.environ.get("E2E_ALLOW_CHANGES") == "1"
+
+
+@dataclass
+class Deployed:
+    facts: Facts
+
+    @property
+    def api_url(self) -> str:
+        return self.facts.stack.outputs["ApiUrl"].rstrip("/")
+
+    @property
+    def origin(self) -> str:
+        return self.facts.stack.parameters["AllowedOrigins"].split(",")[0]
+
+    def client(self, service: str) -> Any:
+        return self.facts.client(service)
+
+    def server_token(self, body: bytes, headers: dict[str, str] | None = None) -> Answer:
+        """POST /server/token signed with SigV4 with the operator's credentials."""
+        url = f"{self.api_url}/server/token"
+        signed = self.facts.sign_server_token(url, body, {"Content-Type": "application/json", **(headers or {})})
+        return send("POST", url, signed, body)
+
+    def listed(self) -> bool:
+        """Whether the operator's principal may call /server/token (what the mint answers, not a guess)."""
+        answer = self.server_token(json.dumps({"externalId": "kustomer-chat-token-e2e"}).encode())
+        assert answer.status in (200, 403), (answer.status, answer.json())
+        return answer.status == 200
+
+
+@pytest.fixture(scope="session")
+def deployed() -> Deployed:
+    if "tests.conftest" in sys.modules:
+        pytest.skip("end to end: run with make e2e STACK_NAME=<deployed stack>, not with the local suite")
+    if not STACK_NAME:
+        pytest.skip("no stack: make e2e STACK_NAME=<deployed stack> [AWS_REGION=<its region>]")
+    if boto3.Session().get_credentials() is None:
+        pytest.skip("no AWS credentials")
+    try:
+        return Deployed(aws_facts(STACK_NAME, os.environ.get("AWS_REGION") or None))
+    except StackRefused as refused:
+        pytest.fail(f"verify refused the stack: {refused}", pytrace=False)
+
+
+@pytest.fixture
+def changeable(deployed: Deployed) -> Deployed:
+    if not ALLOW_CHANGES:
+        pytest.skip("changes the stack: E2E_ALLOW_CHANGES=1 (a throwaway stack only)")
+    return deployed
