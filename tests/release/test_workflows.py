@@ -48,11 +48,11 @@ def _run_step(step: dict[str, Any], environment: dict[str, str], cwd: Path) -> s
     )
 
 
-def test_there_are_the_ci_and_release_workflows() -> None:
-    assert sorted(path.name for path in WORKFLOWS.iterdir()) == ["ci.yml", "release.yml"]
+def test_there_are_the_ci_e2e_and_release_workflows() -> None:
+    assert sorted(path.name for path in WORKFLOWS.iterdir()) == ["ci.yml", "e2e.yml", "release.yml"]
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "release.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "e2e.yml", "release.yml"])
 def test_every_action_is_pinned_to_a_commit_with_its_version_beside_it(name: str) -> None:
     # Given a workflow's text
     text = (WORKFLOWS / name).read_text(encoding="utf-8")
@@ -65,7 +65,7 @@ def test_every_action_is_pinned_to_a_commit_with_its_version_beside_it(name: str
         assert re.fullmatch(r"\s*#\s*v\d+(\.\d+)*", match["comment"]), match.group(0)
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "release.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "e2e.yml", "release.yml"])
 def test_checkout_keeps_no_credentials(name: str) -> None:
     for step in _steps(_workflow(name)):
         if step.get("uses", "").startswith("actions/checkout@"):
