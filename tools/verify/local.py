@@ -32,8 +32,8 @@ REFRESHER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{STACK_NAME}-Ref
 MINT_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{STACK_NAME}-MintTokenFunction"
 LOCALLY_UNAVAILABLE = {
     "signing-secret-rotation": (
-        "no stand-in: moto cannot turn rotation on without invoking a function of its own "
-        "(RotateSecret with RotateImmediately=false fails in moto 5); on AWS SigningSecretRotation does it"
+        "no stand-in: moto turns rotation on only by invoking the rotation function in a Lambda of its own "
+        "(which needs Docker); on AWS the SigningSecretRotation resource does it"
     ),
 }
 # Variables the harness adds to a local runtime (its endpoint and role credentials), not the template.
