@@ -285,14 +285,46 @@ def test_access_denied_fails_naming_the_permissions(secretsmanager: tuple[Any, S
     assert_fails(result, "AWS refused DescribeSecret: AccessDeniedException", "docs/verify.md#permissions")
 
 
-def test_a_schedule_of_an_earlier_template_is_found_in_the_default_group() -> None:
+SCHEDULE = "kct-RefreshSecretFunctionRefresh-1A2B"
+
+
+@pytest.mark.parametrize(
+    ("resources", "group"),
+    [
+        # the template before issue 21: the default group
+        ({"RefreshSecretFunctionRefresh": Resource(SCHEDULE, "AWS::Scheduler::Schedule")}, "default"),
+        # the stack's own group, its generated name
+        (
+            {
+                "RefreshSecretFunctionRefresh": Resource(SCHEDULE, "AWS::Scheduler::Schedule"),
+                "RefreshScheduleGroup": Resource("RefreshScheduleGroup-Q1w2E3", "AWS::Scheduler::ScheduleGroup"),
+            },
+            "RefreshScheduleGroup-Q1w2E3",
+        ),
+        # should CloudFormation give the schedule's ARN as its id
+        (
+            {
+                "RefreshSecretFunctionRefresh": Resource(
+                    f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/RefreshScheduleGroup-Q1w2E3/{SCHEDULE}",
+                    "AWS::Scheduler::Schedule",
+                ),
+                "RefreshScheduleGroup": Resource("RefreshScheduleGroup-Q1w2E3", "AWS::Scheduler::ScheduleGroup"),
+            },
+            "RefreshScheduleGroup-Q1w2E3",
+        ),
+    ],
+)
+def test_the_schedule_is_found_from_the_stack_s_resources(resources: dict[str, Resource], group: str) -> None:
     scheduler = boto3.client("scheduler", region_name=REGION)
+    stack = _stack()
+    others = {name: r for name, r in stack.resources.items() if not r.type.startswith("AWS::Scheduler::")}
+    facts = _facts({"scheduler": scheduler}, resources={**others, **resources})
     with Stubber(scheduler) as stubber:
         stubber.add_response(
             "get_schedule",
             {
-                "Name": "kct-RefreshSecretFunctionRefresh-1A2B",
-                "GroupName": "default",
+                "Name": SCHEDULE,
+                "GroupName": group,
                 "State": "ENABLED",
                 "ScheduleExpression": "rate(15 minutes)",
                 "Target": {
@@ -302,12 +334,12 @@ def test_a_schedule_of_an_earlier_template_is_found_in_the_default_group() -> No
                 },
                 "FlexibleTimeWindow": {"Mode": "OFF"},
             },
-            {"Name": "kct-RefreshSecretFunctionRefresh-1A2B", "GroupName": "default"},
+            {"Name": SCHEDULE, "GroupName": group},
         )
-        result = _only(_facts({"scheduler": scheduler}), "schedule")
+        result = _only(facts, "schedule")
     assert (result.status, result.summary) == (
         Status.PASS,
-        "kct-RefreshSecretFunctionRefresh-1A2B ENABLED, rate(15 minutes), invokes RefreshSecretFunction",
+        f"{SCHEDULE} ENABLED, rate(15 minutes), invokes RefreshSecretFunction",
     )
 
 

@@ -493,8 +493,10 @@ def _one(run: Run, resource_type: str, default: str | None = None) -> str:
 
 def check_schedule(run: Run) -> str:
     # Found from the stack's resources, not by name: a group of the stack's own, or (older templates) the default.
-    group = _one(run, "AWS::Scheduler::ScheduleGroup", default="default")
+    group = _one(run, "AWS::Scheduler::ScheduleGroup", default="default").split("/")[-1]
     name = _one(run, "AWS::Scheduler::Schedule")
+    if name.startswith("arn:"):  # arn:aws:scheduler:REGION:ACCOUNT:schedule/GROUP/NAME, should an id be the ARN
+        group, name = name.split("/")[-2:]
     schedule = run.client("scheduler").get_schedule(Name=name, GroupName=group)
     refresher = run.output("RefreshSecretFunctionArn")
     if schedule.get("State") != "ENABLED":
