@@ -1121,7 +1121,7 @@ def test_finish_secret_counts_a_change_or_no_change(
     # as no change, logged with the version that stays current
     assert stack.stages()[token] == []
     assert stack.stages()[scheduled["versionId"]] == ["AWSCURRENT"]
-    assert counted() == {"SecretUnchanged": 1}
+    assert counted() == {"SecretUnchanged": 1, "RefreshSucceeded": 1}
     (line,) = _logged(read_output(), "rotation: Kustomer's secret is already current")
     assert line["version_id"] == scheduled["versionId"]
     # And a rotation that does move AWSCURRENT is counted as a change

@@ -55,6 +55,7 @@ def test_a_scheduled_run_through_the_handler(
     output = read_output()
     assert metric_total(output, "SecretChanged") == 1
     assert metric_total(output, "SecretUnchanged") == 1
+    assert metric_total(output, "RefreshSucceeded") == 2  # the heartbeat: every successful run, changed or not
     changed = [line for line in output if line.get("message") == "signing secret changed"]
     assert len(changed[0]["secret_fingerprint"]) == 12
     # Every Secrets Manager call was made as the refresher's role, and its role allowed each
@@ -73,6 +74,7 @@ def test_a_failed_run_raises_and_is_counted_by_reason(
         app.lambda_handler({}, FakeLambdaContext())
     output = read_output()
     assert metric_total(output, "RefreshFailed", Reason="Unauthorized") == 1
+    assert metric_total(output, "RefreshSucceeded") == 0  # a failed run is no heartbeat
     errors = [line for line in output if line.get("message") == "secret refresh failed"]
     assert errors[0]["reason"] == "Unauthorized"
 

@@ -91,9 +91,7 @@ def test_an_alarm_on_a_metric_of_the_code_sees_every_data_point_of_it(
     assert {use.name for use in watched} == {
         "SecretUnavailable",
         "SecretReadFailed",
-        "SecretStaleUse",
-        "SecretChanged",
-        "SecretUnchanged",
+        "RefreshSucceeded",
     }
     for use in watched:
         # When the code writes that metric, in any outcome

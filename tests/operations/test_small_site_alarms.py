@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.cloudformation import unresolved_dependencies
 from tests.support.cloudwatch import PARAMETERS, Deployed
+from tools.harness.template import STACK_NAME
+from tools.sam_transform import translated_template
 
 
 def _queries(deployed: Deployed, alarm: str) -> dict[str, dict[str, Any]]:
@@ -46,45 +49,73 @@ def _metric_queries(queries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return [query["MetricStat"] for query in queries.values() if "MetricStat" in query]
 
 
-@pytest.mark.parametrize(("seconds", "periods"), [("3600", 4), ("1800", 2), ("86400", 96)])
+@pytest.mark.parametrize(("seconds", "periods"), [("auto", 4), ("3600", 4), ("1800", 2), ("86400", 96)])
 def test_the_heartbeat_fires_when_no_scheduled_refresh_succeeded_in_a_window(seconds: str, periods: int) -> None:
     # Given the refresher's heartbeat alarm, with RefreshHeartbeatSeconds set
     deployed = Deployed({**PARAMETERS, "RefreshHeartbeatSeconds": seconds})
     properties = deployed.properties("RefreshHeartbeatAlarm")
-    queries = _queries(deployed, "RefreshHeartbeatAlarm")
-    # When its metrics, window and treatment of silence are read
-    stats = _metric_queries(queries)
-    # Then it counts the outcomes every successful run writes in 15-minute periods, an empty period
-    # is a 0 (FILL), not missing data, and it fires only when every period of the window is empty:
-    # a run that lands in the next period is not an alarm, an hour without one is
-    assert {stat["Metric"]["MetricName"] for stat in stats} == {"SecretChanged", "SecretUnchanged"}
-    assert {str(stat["Period"]) for stat in stats} == {"900"}
-    assert queries["successes"]["Expression"] == "FILL(changed, 0) + FILL(unchanged, 0)"
+    # When its metric, window and treatment of silence are read
+    dimensions = {item["Name"]: item["Value"] for item in properties["Dimensions"]}
+    # Then it counts RefreshSucceeded, one metric every successful run writes, in 15-minute periods (no
+    # metric math: an empty period is missing data, which breaches), and fires only when every period
+    # of the window is empty: a run that lands in the next period is not an alarm, an hour without one is
+    assert "Metrics" not in properties
+    assert (properties["Namespace"], properties["MetricName"], properties["Statistic"]) == (
+        "KustomerChatToken",
+        "RefreshSucceeded",
+        "Sum",
+    )
+    assert dimensions == {"service": STACK_NAME}
+    assert str(properties["Period"]) == "900"
     assert (str(properties["EvaluationPeriods"]), str(properties["DatapointsToAlarm"])) == (str(periods),) * 2
-    assert periods * 900 == int(seconds) <= 86400  # CloudWatch evaluates at most a day
+    assert periods * 900 <= 86400  # CloudWatch evaluates at most a day
     assert (properties["ComparisonOperator"], str(properties["Threshold"])) == ("LessThanThreshold", "1")
     assert properties["TreatMissingData"] == "breaching"
+
+
+def _refused(parameters: dict[str, str]) -> list[str]:
+    return unresolved_dependencies(translated_template(parameters), parameters)
+
+
+@pytest.mark.parametrize("schedule", ["rate(15 minutes)", "rate(5 minutes)", "rate(30 minutes)"])
+def test_the_automatic_heartbeat_is_deployed_with_a_schedule_it_fits(schedule: str) -> None:
+    # Given RefreshHeartbeatSeconds left at auto (an hour) and a schedule that runs twice an hour or more
+    parameters = {**PARAMETERS, "RefreshSchedule": schedule}
+    # When CloudFormation makes the change set
+    # Then nothing is refused
+    assert _refused(parameters) == []
+
+
+@pytest.mark.parametrize("schedule", ["rate(1 hour)", "rate(45 minutes)", "cron(0 9-17 ? * MON-FRI *)"])
+def test_the_automatic_heartbeat_refuses_a_schedule_it_would_page_on(schedule: str) -> None:
+    # Given RefreshHeartbeatSeconds left at auto and a schedule slower than twice an hour (an upgrade of a
+    # stack with its own RefreshSchedule, say): the heartbeat would fire between two healthy runs
+    parameters = {**PARAMETERS, "RefreshSchedule": schedule}
+    # When CloudFormation makes the change set
+    # Then it is refused before anything changes, naming the parameter to set
+    assert _refused(parameters) == ["SetRefreshHeartbeatSecondsForThisRefreshSchedule"]
+    # And a heartbeat set by hand is deployed with it
+    assert _refused({**parameters, "RefreshHeartbeatSeconds": "10800"}) == []
 
 
 def test_the_scheduler_failures_alarm_watches_the_group_the_refreshers_schedule_is_in() -> None:
     # Given the scheduler's failure alarm and the refresher's schedule
     deployed = Deployed()
-    queries = _queries(deployed, "RefreshSchedulerFailuresAlarm")
+    properties = deployed.properties("RefreshSchedulerFailuresAlarm")
     (schedule,) = deployed.of_type("AWS::Scheduler::Schedule")
     (group,) = deployed.of_type("AWS::Scheduler::ScheduleGroup")
-    # When the metrics it reads are listed
-    stats = _metric_queries(queries)
-    # Then they are Scheduler's failure counts for the group the schedule is in, and any one fires it
-    assert {stat["Metric"]["MetricName"] for stat in stats} == {
+    # When the metric it reads is looked up
+    # Then it is Scheduler's count of failed invocations for the group the schedule is in (a dropped run
+    # and a failed dead-letter send both follow one), and one fires it
+    assert (properties["Namespace"], properties["MetricName"], properties["Statistic"]) == (
+        "AWS/Scheduler",
         "TargetErrorCount",
-        "InvocationDroppedCount",
-        "InvocationsFailedToBeSentToDeadLetterCount",
-    }
-    dimensions = {str(stat["Metric"]["Dimensions"]) for stat in stats}
-    assert dimensions == {str([{"Name": "ScheduleGroup", "Value": f"<Ref {group}>"}])}
+        "Sum",
+    )
+    assert properties["Dimensions"] == [{"Name": "ScheduleGroup", "Value": f"<Ref {group}>"}]
     assert deployed.properties(schedule)["GroupName"] == f"<Ref {group}>"
-    assert queries["failures"]["Expression"] == ("FILL(targetErrors, 0) + FILL(dropped, 0) + FILL(deadLetterFailed, 0)")
-    assert deployed.properties("RefreshSchedulerFailuresAlarm")["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (properties["ComparisonOperator"], str(properties["Threshold"])) == ("GreaterThanOrEqualToThreshold", "1")
+    assert properties["TreatMissingData"] == "notBreaching"
 
 
 def test_the_schedulers_role_trusts_only_the_stacks_schedule_group() -> None:
@@ -99,15 +130,21 @@ def test_the_schedulers_role_trusts_only_the_stacks_schedule_group() -> None:
 
 
 def test_one_failed_read_of_the_signing_secret_is_not_a_page_a_lasting_failure_is() -> None:
-    # Given the alarm on the mint's failed reads of the signing secret
-    deployed = Deployed()
+    # Given the alarm on the mint's failed reads of the signing secret, with the API's alarm period at an hour
+    deployed = Deployed({**PARAMETERS, "AlarmPeriodSeconds": "3600"})
     properties = deployed.properties("MintSecretReadFailuresAlarm")
-    queries = _queries(deployed, "MintSecretReadFailuresAlarm")
-    # Then it counts failed reads and stale signings (a missing one is a 0), and fires on two
-    # periods out of three: a throttled read retried 5 seconds later passes, a revoked grant does not
-    assert {stat["Metric"]["MetricName"] for stat in _metric_queries(queries)} == {"SecretReadFailed", "SecretStaleUse"}
-    assert queries["problems"]["Expression"] == "FILL(failed, 0) + FILL(stale, 0)"
+    # When its metric and window are read
+    # Then it counts failed reads (each one of a container, at most every 5 seconds; a stale signing always
+    # follows one) in 5-minute periods of its own, and fires on two out of three: a throttled read retried
+    # 5 seconds later passes, a revoked grant fires within 15 minutes, well inside the stale window
+    assert (properties["MetricName"], properties["Statistic"], str(properties["Period"])) == (
+        "SecretReadFailed",
+        "Sum",
+        "300",
+    )
     assert (str(properties["EvaluationPeriods"]), str(properties["DatapointsToAlarm"])) == ("3", "2")
+    assert str(properties["Threshold"]) == "1"
+    assert int(PARAMETERS.get("SecretMaxStaleSeconds", "3600")) > 3 * 300
     assert properties["TreatMissingData"] == "notBreaching"
 
 

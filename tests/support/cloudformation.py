@@ -139,3 +139,17 @@ def parameters_referenced(value: Any, conditions: Mapping[str, Any]) -> set[str]
             else:
                 found |= parameters_referenced(item, conditions)
     return found
+
+
+def unresolved_dependencies(translated: Mapping[str, Any], parameters: Mapping[str, str]) -> list[str]:
+    """What CloudFormation's change set refuses as "Unresolved resource dependencies [...]" for these values:
+    each DependsOn of a resource that is created on a resource whose Condition is false."""
+    resources, values = translated["Resources"], CloudFormationValues(translated, parameters)
+    kept = {name for name, spec in resources.items() if "Condition" not in spec or values.condition(spec["Condition"])}
+    missing = []
+    for name in sorted(kept):
+        depends_on = resources[name].get("DependsOn", [])
+        missing += [
+            target for target in ([depends_on] if isinstance(depends_on, str) else depends_on) if target not in kept
+        ]
+    return missing

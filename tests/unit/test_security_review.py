@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.cloudformation import unresolved_dependencies
 from tools.harness.iam import Caller, RoleCheck, role_arn
-from tools.harness.template import ACCOUNT_ID, CloudFormationValues, load_template
+from tools.harness.template import ACCOUNT_ID, load_template
 from tools.sam_transform import translated_template
 
 PARAMETERS = {
@@ -60,16 +61,7 @@ def test_api_key_readers_have_their_own_list() -> None:
 def _unresolved_dependencies(server_token_callers: str) -> list[str]:
     """What CloudFormation's change set refuses as "Unresolved resource dependencies [...]" for this value."""
     parameters = {**PARAMETERS, "ServerTokenCallers": server_token_callers}
-    template = translated_template(parameters)
-    resources, values = template["Resources"], CloudFormationValues(template, parameters)
-    kept = {name for name, spec in resources.items() if "Condition" not in spec or values.condition(spec["Condition"])}
-    missing = []
-    for name in sorted(kept):
-        depends_on = resources[name].get("DependsOn", [])
-        missing += [
-            target for target in ([depends_on] if isinstance(depends_on, str) else depends_on) if target not in kept
-        ]
-    return missing
+    return unresolved_dependencies(translated_template(parameters), parameters)
 
 
 def _arns(*accounts: str, kind: str = "role") -> str:

@@ -34,6 +34,7 @@ class MetricName:
     SECRET_CHANGED = "SecretChanged"  # nosec B105
     SECRET_UNCHANGED = "SecretUnchanged"  # nosec B105
     REFRESH_FAILED = "RefreshFailed"
+    REFRESH_SUCCEEDED = "RefreshSucceeded"  # every successful run, changed or not: RefreshHeartbeatAlarm
 
 
 def count(name: str) -> None:
@@ -56,6 +57,7 @@ def count_minted(route: str, identity_type: str) -> None:
 
 def count_refresh_outcome(*, changed: bool) -> None:
     count(MetricName.SECRET_CHANGED if changed else MetricName.SECRET_UNCHANGED)
+    count(MetricName.REFRESH_SUCCEEDED)
 
 
 def count_refresh_failed(reason: str) -> None:
