@@ -26,7 +26,7 @@ HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", flags=re.MULTILINE)
 
 def _make_targets() -> list[str]:
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
-    return re.findall(r"^([a-z][a-z-]*):.*## ", text, flags=re.MULTILINE)
+    return re.findall(r"^([a-z][a-z0-9-]*):.*## ", text, flags=re.MULTILINE)
 
 
 def _docs_text() -> str:
