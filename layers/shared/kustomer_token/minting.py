@@ -47,7 +47,7 @@ class TokenMinter:
         minter = cls(settings, cache)
         if settings.snap_start:
             minter.prepare_for_snapshot()
-        elif settings.signing_secret_source == "sdk":  # nosec B105
+        elif settings.reads_secret_at_init:
             cache.read_ahead()
         else:
             # Lambda starts INIT before extensions are ready, so the extension is read on the first request.

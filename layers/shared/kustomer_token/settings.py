@@ -117,6 +117,11 @@ class MintSettings:
     # Set by Lambda while it initialises a SnapStart snapshot.
     snap_start: bool = False
 
+    @property
+    def reads_secret_at_init(self) -> bool:
+        """Read with boto3 during INIT: not through the extension (not ready then), never into a snapshot."""
+        return self.signing_secret_source == "sdk" and not self.snap_start  # nosec B105
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MintSettings:
         env = os.environ if environ is None else environ

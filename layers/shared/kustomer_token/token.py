@@ -25,14 +25,6 @@ RECOMMENDED_SECRET_BYTES = 32  # RFC 7518 section 3.2: at least the hash size fo
 warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
 
 
-class _Utf8JSONEncoder(json.JSONEncoder):
-    """json.dumps as JavaScript's JSON.stringify writes strings: UTF-8, not \\u escapes."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs["ensure_ascii"] = False
-        super().__init__(**kwargs)
-
-
 @dataclass(frozen=True, slots=True)
 class LoginToken:
     """A signed token and the facts a web page needs to use it."""
@@ -54,8 +46,10 @@ class LoginToken:
 
 def sign_login_token(identity: Identity, signing_secret: str, issued_at: int) -> LoginToken:
     """Sign a Kustomer chat login token for the identity at the given second."""
-    payload: dict[str, Any] = {**identity.claims(), "iat": int(issued_at)}
-    jwt_token = jwt.encode(payload, signing_secret, algorithm=ALGORITHM, json_encoder=_Utf8JSONEncoder)
+    payload = json.dumps({**identity.claims(), "iat": int(issued_at)}, separators=(",", ":"), ensure_ascii=False)
+    # PyJWT's JWS layer signs the payload bytes as they are; jwt.encode would build the same bytes from a
+    # dict with more checks for claims this token never has (datetime exp/nbf, iss).
+    jwt_token = jwt.api_jws.encode(payload.encode("utf-8"), signing_secret, algorithm=ALGORITHM)
     return LoginToken(
         jwt_token=jwt_token,
         identity=identity,
