@@ -6,10 +6,12 @@ template after the SAM transform). Every test that breaks the stack puts it back
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,6 +23,30 @@ from tools.verify.report import Result, Status
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_LINK = re.compile(r"(docs/[a-z]+\.md)#([a-z0-9-]+)")
+Test = TypeVar("Test", bound=Callable[..., None])
+
+# Which tests break which check (filled as the test modules are imported): a test marked @breaks("name") fails
+# unless it saw that check FAIL through assert_fails, and test_every_check_is_shown_to_fail_on_its_defect checks
+# that every check has such a test.
+BREAKERS: dict[str, list[str]] = {}
+_failed_checks: list[str] = []
+
+
+def breaks(*checks: str) -> Callable[[Test], Test]:
+    def register(test: Test) -> Test:
+        for name in checks:
+            BREAKERS.setdefault(name, []).append(f"{test.__module__}.{test.__name__}")
+
+        @functools.wraps(test)
+        def seen_failing(*args: Any, **kwargs: Any) -> None:
+            _failed_checks.clear()
+            test(*args, **kwargs)
+            unseen = [name for name in checks if name not in _failed_checks]
+            assert not unseen, f"{test.__name__} is marked as breaking {unseen} but never saw it FAIL"
+
+        return seen_failing  # type: ignore[return-value]
+
+    return register
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +88,7 @@ def assert_fails(result: Result, summary: str, advice_link: str) -> None:
     a link that resolves."""
     assert result.status is Status.FAIL, result
     assert summary in result.summary, result.summary
+    _failed_checks.append(result.check)
     assert result.advice is not None
     assert result.advice.rstrip(")").endswith(advice_link), result.advice
     for page, anchor in DOC_LINK.findall(result.advice):

@@ -3,6 +3,7 @@ token the operator supplies, and the make target's own checks."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from tools.verify import __main__ as cli
 from tools.verify.aws import TOKEN_COMMAND_VARIABLE, TOKEN_VARIABLE, access_token_from_environment, describe_stack
 from tools.verify.facts import APPLICATION_OUTPUTS, APPLICATION_RESOURCES, StackRefused
 
@@ -85,6 +87,20 @@ def test_the_stack_is_described_from_its_outputs_parameters_and_resources() -> N
     }
 
 
+@pytest.mark.parametrize("status", ["CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS"])
+def test_a_stack_still_being_created_is_described_not_refused_as_another_application_s(status: str) -> None:
+    # Given a stack being created: no outputs yet, not every resource yet
+    stack = _describe(_stack(status, ours=False), _resources(ours=False))
+    # Then it is described, and the stack check says it is still being created
+    assert stack.status == status
+
+
+def test_a_complete_stack_without_the_application_s_resources_is_refused() -> None:
+    with pytest.raises(StackRefused) as refused:
+        _describe(_stack("CREATE_COMPLETE", ours=False), _resources(ours=False))
+    assert str(refused.value).startswith("stack 'kct' in eu-west-1 is not kustomer-chat-token: it has no ")
+
+
 def test_a_failed_first_create_is_described_so_that_the_stack_check_can_say_so() -> None:
     # Given a stack whose first create rolled back: it holds nothing of the application any more
     stack = _describe(_stack("ROLLBACK_COMPLETE", ours=False), _resources(ours=False))
@@ -148,6 +164,45 @@ def test_a_token_command_that_fails_is_one_line_that_never_shows_its_output(prog
     with pytest.raises(ValueError, match=r".*") as failed:
         access_token_from_environment({TOKEN_COMMAND_VARIABLE: f'{sys.executable} -c "{program}"'})
     assert str(failed.value) == line
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["eyJhbGciOi.pay\nload.sig", "eyJhbGciOi.payload.sig\r\nX-Injected: 1", "tok en", "tök", "a=b"],
+)
+def test_a_token_variable_that_is_not_one_token_is_refused_without_showing_it(token: str) -> None:
+    # Given a value an Authorization header cannot carry as it is (urllib would quote it in its error)
+    with pytest.raises(ValueError, match=r".*") as refused:
+        access_token_from_environment({TOKEN_VARIABLE: token})
+    # Then one line names the variable, never the value
+    assert str(refused.value) == (
+        f"{TOKEN_VARIABLE} is not one access token (letters, digits and -._~+/ only, = at the end; "
+        "its value is not shown)"
+    )
+    assert all(part not in str(refused.value) for part in token.split() if len(part) > 3)
+
+
+def test_what_the_token_command_prints_is_checked_as_a_token_too() -> None:
+    command = f"{sys.executable} -c \"print('pay<load>')\""
+    with pytest.raises(ValueError, match=r".*") as refused:
+        access_token_from_environment({TOKEN_COMMAND_VARIABLE: command})
+    assert str(refused.value).startswith(f"what {TOKEN_COMMAND_VARIABLE} printed is not one access token")
+    assert "pay<load>" not in str(refused.value)
+
+
+def test_a_token_with_base64_padding_is_one_token() -> None:
+    assert access_token_from_environment({TOKEN_VARIABLE: "abc.def-_~+/xyz=="}) == "abc.def-_~+/xyz=="
+
+
+def test_a_usage_error_with_json_is_the_json_refusal(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--stack-name", "kct", "--json", "--colour"])
+    out, err = capfd.readouterr()
+    assert (exited.value.code, err) == (2, "")
+    assert json.loads(out) == {
+        "ok": False,
+        "error": "unrecognized arguments: --colour (python -m tools.verify --help)",
+    }
 
 
 def test_a_token_command_that_cannot_run_is_one_line() -> None:

@@ -22,12 +22,13 @@ USAGE_ERROR = 2
 
 
 class _Parser(argparse.ArgumentParser):
+    as_json = False  # --json was among the arguments: a usage error is the JSON refusal too
+
     def error(self, message: str) -> NoReturn:
-        print(f"verify: {message} (python -m tools.verify --help)", file=sys.stderr)
-        raise SystemExit(USAGE_ERROR)
+        raise SystemExit(_refused(f"{message} (python -m tools.verify --help)", self.as_json))
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> _Parser:
     parser = _Parser(
         prog="python -m tools.verify", description="Checks a deployed kustomer-chat-token stack, read-only."
     )
@@ -60,12 +61,14 @@ def _refused(reason: str, as_json: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    parser = _parser()
+    parser.as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    arguments = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     try:
         if arguments.local:
             if arguments.region:
-                _parser().error("--region is for a deployed stack, not --local")
+                parser.error("--region is for a deployed stack, not --local")
             from tools.verify.local import local_verify_stack
 
             with local_verify_stack() as local:
@@ -81,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("verify: stopped", file=sys.stderr)
         return 130
     except Exception as error:  # one clear line, never a traceback
-        return _refused(f"{type(error).__name__}: {error}", arguments.json)
+        # Locally the message is the developer's clue (run make build...); against AWS only the type is shown.
+        said = f"{type(error).__name__}: {error}" if arguments.local else f"unexpected {type(error).__name__}"
+        return _refused(said, arguments.json)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ STACK_ARN = re.compile(r"^arn:aws[a-z-]*:cloudformation:([a-z0-9-]+):\d{12}:stac
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 FUNCTION_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(?::[A-Za-z0-9_$-]+)?")
+# States whose stack may lack the application's outputs: not refused, the stack check says what they are.
+BEING_CREATED_OR_FAILED = ("ROLLBACK", "DELETE", "CREATE_FAILED", "CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS")
 TOKEN_VARIABLE = "VERIFY_ACCESS_TOKEN"  # noqa: S105 (the variable's name)
 TOKEN_COMMAND_VARIABLE = "VERIFY_ACCESS_TOKEN_COMMAND"  # noqa: S105
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=10, read_timeout=30)
@@ -54,13 +56,26 @@ def _refusal(error: ClientError) -> str:
     return f"{info.get('Code', '?')}: {info.get('Message', '')}".strip()
 
 
+# RFC 6750's b64token: what an access token may hold in an Authorization header (a JWT is one).
+ACCESS_TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+
+
+def _one_token(token: str, source: str) -> str:
+    """The token when it can go in an Authorization header as it is; ValueError naming the source, never the token."""
+    if not ACCESS_TOKEN.match(token):
+        raise ValueError(
+            f"{source} is not one access token (letters, digits and -._~+/ only, = at the end; its value is not shown)"
+        )
+    return token
+
+
 def access_token_from_environment(environment: dict[str, str] | None = None) -> str | None:
     """VERIFY_ACCESS_TOKEN, or what VERIFY_ACCESS_TOKEN_COMMAND prints; None when neither is set.
-    Raises ValueError with one line when the command fails (its output is never shown: it may be a token)."""
+    Raises ValueError with one line when the command fails or either is not one token (neither is ever shown)."""
     environment = dict(os.environ if environment is None else environment)
     token = environment.get(TOKEN_VARIABLE, "").strip()
     if token:
-        return token
+        return _one_token(token, TOKEN_VARIABLE)
     command = environment.get(TOKEN_COMMAND_VARIABLE, "").strip()
     if not command:
         return None
@@ -75,7 +90,7 @@ def access_token_from_environment(environment: dict[str, str] | None = None) -> 
     printed = completed.stdout.strip()
     if not printed or len(printed.split()) != 1:
         raise ValueError(f"{TOKEN_COMMAND_VARIABLE} did not print one token")
-    return printed
+    return _one_token(printed, f"what {TOKEN_COMMAND_VARIABLE} printed")
 
 
 def _session(region: str | None) -> boto3.Session:
@@ -141,7 +156,8 @@ def describe_stack(session: boto3.Session, stack_name: str) -> StackDescription:
         last_changed=stack.get("LastUpdatedTime") or stack["CreationTime"],
     )
     refusal = not_this_application(description)
-    if refusal and not description.status.startswith(("ROLLBACK", "DELETE", "CREATE_FAILED")):
+    # A stack being created, or whose first create failed, has none of its outputs yet: the stack check says so.
+    if refusal and not description.status.startswith(BEING_CREATED_OR_FAILED):
         raise StackRefused(refusal)
     return description
 
@@ -176,6 +192,11 @@ def _function_config(lambda_client: Any, function: str, label: str) -> FunctionC
     )
 
 
+def _every(client: Any, operation: str, **arguments: Any) -> list[dict[str, Any]]:
+    """Every item of a paged API Gateway listing."""
+    return [item for page in client.get_paginator(operation).paginate(**arguments) for item in page.get("Items", [])]
+
+
 def routes_target(session: boto3.Session, stack: StackDescription) -> RoutesTarget:
     """What each route of TokenApi invokes, against the mint's $LATEST configuration (what the stack declares)."""
     lambda_client = session.client("lambda", config=_CONFIG)
@@ -183,12 +204,11 @@ def routes_target(session: boto3.Session, stack: StackDescription) -> RoutesTarg
     mint = stack.resources["MintTokenFunction"].physical_id
     declared = _function_config(lambda_client, mint, "$LATEST")
     # A published version's CodeSha256 equals $LATEST's when the code is the deployed one; the rest likewise.
-    integrations = {
-        i["IntegrationId"]: i for i in api.get_integrations(ApiId=stack.resources["TokenApi"].physical_id)["Items"]
-    }
+    api_id = stack.resources["TokenApi"].physical_id
+    integrations = {i["IntegrationId"]: i for i in _every(api, "get_integrations", ApiId=api_id)}
     invoked: dict[str, FunctionConfig] = {}
     problems: list[str] = []
-    for route in api.get_routes(ApiId=stack.resources["TokenApi"].physical_id)["Items"]:
+    for route in _every(api, "get_routes", ApiId=api_id):
         target = route.get("Target", "").removeprefix("integrations/")
         uri = integrations.get(target, {}).get("IntegrationUri", "")
         found = FUNCTION_ARN.search(uri)

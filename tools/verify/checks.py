@@ -31,12 +31,55 @@ UNLISTED_ORIGIN = "https://verify.invalid"  # .invalid never resolves (RFC 6761)
 KUSTOMER_HEADER = b'{"alg":"HS256","typ":"JWT"}'
 TOKEN_LIFETIME_SECONDS = 900
 IAT_TOLERANCE_SECONDS = 60
-# A rotation's AWSPENDING younger than this is a rotation still running (the refresher withdraws older ones).
-PENDING_GRACE = timedelta(minutes=10)
+# A rotation's AWSPENDING younger than this plus the schedule's interval is a rotation still running: the
+# refresher withdraws an abandoned one only in a successful scheduled run, once it is over 10 minutes old.
+PENDING_WITHDRAWN_AFTER = timedelta(minutes=10)
+DEFAULT_SCHEDULE_INTERVAL = timedelta(minutes=15)  # the template's RefreshSchedule default, rate(15 minutes)
+CRON_SCHEDULE_INTERVAL = timedelta(hours=1)  # a cron expression's interval is not read: a safe upper guess
+DEFAULT_HEARTBEAT = timedelta(seconds=3600)  # RefreshHeartbeatSeconds auto
 SERVER_TOKEN_PROBE = {"externalId": "kustomer-chat-token-verify"}  # a made-up back-end identity
 METRICS_NAMESPACE = "KustomerChatToken"
+REFRESH_PERIOD_SECONDS = 60  # the refresher's runs minute by minute: a failure and its retry's success apart
 FIRST_RUN_GRACE = timedelta(minutes=20)  # a new stack's first scheduled run and its metrics
+METRIC_LOOKBACK = timedelta(hours=24)  # an alarm's metric with no sample in this long is "no data yet"
+ROUTE_DIMENSIONS = ("Method", "Resource")  # API Gateway's route-level dimensions (DetailedMetricsEnabled)
+AFTER_DEPLOY_ALARMS = timedelta(hours=1)
+# The alarms a first deploy fires until the API key is stored and the signing secret fetched (docs/deploy.md).
+FIRST_DEPLOY_ALARMS = {"RefreshErrorsAlarm", "RefreshHeartbeatAlarm", "RefreshDeadLetterAlarm"}
 USABLE_STATES = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
+# The stack works, on the template before a change that rolled back (the line says so).
+ROLLED_BACK_STATES = (
+    "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+    "IMPORT_ROLLBACK_COMPLETE",
+)
+# The update is done and works; CloudFormation is deleting the resources it replaced.
+CLEANING_UP_STATES = ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",)
+BEING_CREATED_STATES = ("CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS")
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedule_interval(expression: str | None) -> tuple[timedelta, str]:
+    """How often RefreshSchedule runs the refresher, and how that was found (for the line)."""
+    if not expression:
+        return DEFAULT_SCHEDULE_INTERVAL, "RefreshSchedule's default rate(15 minutes)"
+    found = _RATE.match(expression.strip())
+    if found:
+        seconds = int(found.group(1)) * _RATE_UNITS[found.group(2).rstrip("s")]
+        return timedelta(seconds=seconds), f"RefreshSchedule {expression.strip()}"
+    return CRON_SCHEDULE_INTERVAL, f"RefreshSchedule {expression.strip()} is not a rate(): taken as hourly"
+
+
+def heartbeat_window(value: str | None) -> timedelta:
+    """RefreshHeartbeatSeconds as the template reads it: auto (its default) is 3600 seconds."""
+    if not value or value.strip() == "auto":
+        return DEFAULT_HEARTBEAT
+    try:
+        seconds = int(value.strip())
+    except ValueError:
+        return DEFAULT_HEARTBEAT  # a value the template refuses: the heartbeat's default window
+    return timedelta(seconds=seconds) if seconds > 0 else DEFAULT_HEARTBEAT
 
 
 class Fail(Exception):
@@ -74,6 +117,7 @@ class Run:
     facts: Facts
     api_down: str | None = None
     answers: dict[str, Answer] = field(default_factory=dict)
+    alarms: dict[str, dict[str, Any]] | None = None  # DescribeAlarms, read once by the alarm checks
 
     @property
     def api_url(self) -> str:
@@ -132,10 +176,16 @@ def check_stack(run: Run) -> str:
     )
     if stack.status in USABLE_STATES:
         return seen
-    if stack.status == "UPDATE_ROLLBACK_COMPLETE":
-        # A *_COMPLETE state: the stack works, on the template of the update before the one that failed.
-        return f"{seen}; the last update rolled back, so it runs the template before that update"
+    if stack.status in CLEANING_UP_STATES:
+        return f"{seen}; the update is done, CloudFormation is deleting the resources it replaced"
+    if stack.status in ROLLED_BACK_STATES:
+        # A change that failed and rolled back: the stack works, on the template of before that change.
+        return f"{seen}; the last change rolled back, so it runs the template before that change"
     reason = f" ({stack.status_reason})" if stack.status_reason else ""
+    if stack.status in BEING_CREATED_STATES:
+        raise Fail(
+            f"{seen}{reason}: it is still being created", "run verify when it is CREATE_COMPLETE " + _see("stack")
+        )
     if stack.status.endswith("_IN_PROGRESS"):
         raise Fail(f"{seen}{reason}: it is still changing", "run verify again once the stack operation ends")
     raise Fail(
@@ -148,7 +198,7 @@ def check_stack(run: Run) -> str:
 def stack_unusable(facts: Facts) -> str | None:
     """Why the other checks cannot run on this stack (a failed create, a change in progress), or None."""
     status = facts.stack.status
-    if status in USABLE_STATES or status == "UPDATE_ROLLBACK_COMPLETE":
+    if status in USABLE_STATES or status in ROLLED_BACK_STATES or status in CLEANING_UP_STATES:
         return None
     return f"the stack is {status} (check stack)"
 
@@ -380,6 +430,23 @@ def _server_token(run: Run, origin: str | None = None) -> Answer:
     return run.answers[key]
 
 
+def check_server_token_unsigned(run: Run) -> str:
+    body = json.dumps(SERVER_TOKEN_PROBE).encode()
+    answer = run.http("POST", "/server/token", {"Content-Type": "application/json"}, body)
+    refusal = answer.json()
+    if answer.status == 403 and not (isinstance(refusal, dict) and "error" in refusal):
+        return "403 from API Gateway before the mint ran: the route needs a SigV4 signature (AWS_IAM)"
+    if isinstance(refusal, dict) and "error" in refusal:
+        seen = f"{answer.status} {refusal.get('error')} from the mint"
+    else:
+        seen = f"HTTP {answer.status}"
+    raise Fail(
+        f"POST /server/token without a signature reached the mint or was not refused ({seen}): "
+        "the route has no AWS_IAM authorization",
+        f"deploy this release's template, whose /server/token route uses AWS_IAM {_see('server-token-unsigned')}",
+    )
+
+
 def check_server_token(run: Run) -> str:
     answer = _server_token(run)
     body = answer.json()
@@ -429,19 +496,26 @@ def check_signing_secret(run: Run) -> str:
         v for v in versions if "AWSPENDING" in v.get("VersionStages", []) and "AWSCURRENT" not in v["VersionStages"]
     ]
     now = run.facts.now()
-    stuck = [v for v in pending if not v.get("CreatedDate") or now - v["CreatedDate"] > PENDING_GRACE]
+    interval, found_from = schedule_interval(run.facts.stack.parameters.get("RefreshSchedule"))
+    # A scheduled run withdraws an abandoned AWSPENDING once it is over 10 minutes old: until the first run after
+    # that, a pending version is a rotation running or one about to be withdrawn, not a stuck one.
+    grace = PENDING_WITHDRAWN_AFTER + interval
+    minutes = int(grace.total_seconds() // 60)
+    stuck = [v for v in pending if not v.get("CreatedDate") or now - v["CreatedDate"] > grace]
     if stuck:
         since = _when(stuck[0].get("CreatedDate"))
         raise Fail(
-            f"AWSPENDING is left on another version (since {since}): a rotation never finished, "
-            "and rotate-secret reattempts it",
+            f"AWSPENDING is left on another version (since {since}, over {minutes} min: 10 min and one run of "
+            f"{found_from}): a rotation never finished, and rotate-secret reattempts it",
             f"runbook: {STUCK_ROTATION}",
         )
-    described = run.client("secretsmanager").describe_secret(SecretId=arn)
-    changed = described.get("LastChangedDate") or current[0].get("CreatedDate")
-    summary = f"AWSCURRENT set, no AWSPENDING left behind; last changed {_when(changed)}"
+    stored = current[0].get("CreatedDate")
+    summary = f"AWSCURRENT set, no AWSPENDING left behind; the current value stored {_when(stored)}"
     if pending:
-        summary += f"; a rotation is running (AWSPENDING since {_when(pending[0].get('CreatedDate'))})"
+        summary += (
+            f"; a rotation is running or awaits the next scheduled run (AWSPENDING since "
+            f"{_when(pending[0].get('CreatedDate'))}, within {minutes} min)"
+        )
     return summary
 
 
@@ -518,67 +592,80 @@ def check_schedule(run: Run) -> str:
     return f"{name} ENABLED, {schedule.get('ScheduleExpression')}, invokes RefreshSecretFunction"
 
 
-def _metric_series(
-    run: Run, queries: Sequence[tuple[str, list[dict[str, str]]]], start: datetime, end: datetime
-) -> list[list[datetime]]:
-    """For each (metric name, dimensions): the times of the 5-minute periods that counted at least one."""
-    if not queries:
-        return []
-    answer = run.client("cloudwatch").get_metric_data(
-        MetricDataQueries=[
-            {
-                "Id": f"m{index}",
-                "MetricStat": {
-                    "Metric": {"Namespace": METRICS_NAMESPACE, "MetricName": name, "Dimensions": dimensions},
-                    "Period": 300,
-                    "Stat": "Sum",
-                },
-            }
-            for index, (name, dimensions) in enumerate(queries)
-        ],
-        StartTime=start,
-        EndTime=end,
+def refresh_failed_search(stack_name: str) -> str:
+    """The SEARCH that finds every RefreshFailed series of the stack, whatever its Reason, in GetMetricData itself."""
+    return (
+        f'SEARCH(\'{{{METRICS_NAMESPACE},service,Reason}} MetricName="RefreshFailed" service="{stack_name}"\', '
+        f"'Sum', {REFRESH_PERIOD_SECONDS})"
     )
-    series: dict[str, list[datetime]] = {}
-    for result in answer.get("MetricDataResults", []):
-        series[result["Id"]] = [
-            t for t, v in zip(result.get("Timestamps", []), result.get("Values", []), strict=False) if v > 0
-        ]
-    return [series.get(f"m{index}", []) for index in range(len(queries))]
+
+
+def _metric_data(run: Run, queries: list[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """GetMetricData, every page; a SEARCH answers one result per series it found."""
+    results: list[dict[str, Any]] = []
+    paginator = run.client("cloudwatch").get_paginator("get_metric_data")
+    for page in paginator.paginate(
+        MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+    ):
+        for result in page.get("MetricDataResults", []):
+            same = [r for r in results if (r["Id"], r.get("Label")) == (result["Id"], result.get("Label"))]
+            if same:  # a later page of the same series
+                same[0]["Timestamps"] = [*same[0].get("Timestamps", []), *result.get("Timestamps", [])]
+                same[0]["Values"] = [*same[0].get("Values", []), *result.get("Values", [])]
+            else:
+                results.append(dict(result))
+    return results
+
+
+def _counted(result: dict[str, Any]) -> list[datetime]:
+    """The periods of a series that counted at least one."""
+    return [t for t, v in zip(result.get("Timestamps", []), result.get("Values", []), strict=False) if v > 0]
+
+
+def _stat(metric_id: str, namespace: str, name: str, dimensions: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "Id": metric_id,
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions},
+            "Period": REFRESH_PERIOD_SECONDS,
+            "Stat": "Sum",
+        },
+    }
 
 
 def check_refresh_runs(run: Run) -> str:
     stack = run.facts.stack
-    window = timedelta(seconds=int(stack.parameters.get("RefreshHeartbeatSeconds") or 3600))
+    window = heartbeat_window(stack.parameters.get("RefreshHeartbeatSeconds"))
     now = run.facts.now()
-    service = [{"Name": "service", "Value": stack.name}]
-    failed = run.client("cloudwatch").list_metrics(
-        Namespace=METRICS_NAMESPACE, MetricName="RefreshFailed", Dimensions=service
-    )
-    failure_queries = [("RefreshFailed", metric["Dimensions"]) for metric in failed.get("Metrics", [])]
-    series = _metric_series(
-        run,
-        [("SecretChanged", service), ("SecretUnchanged", service), *failure_queries],
-        now - window,
-        now + timedelta(minutes=5),
-    )
-    successes = sorted(series[0] + series[1])
-    failures = sorted(t for s in series[2:] for t in s)
+    queries = [
+        # every successful run, scheduled or a rotation's, changed or not (what RefreshHeartbeatAlarm watches)
+        _stat("succeeded", METRICS_NAMESPACE, "RefreshSucceeded", [{"Name": "service", "Value": stack.name}]),
+        {"Id": "failed", "Expression": refresh_failed_search(stack.name), "Label": "${PROP('Dim.Reason')}"},
+    ]
+    refresher = stack.resources.get("RefreshSecretFunction")
+    if refresher is not None:
+        # Lambda's own count of failed runs (a timeout or a crash writes no RefreshFailed), by its exact name
+        queries.append(
+            _stat("errors", "AWS/Lambda", "Errors", [{"Name": "FunctionName", "Value": refresher.physical_id}])
+        )
+    results = _metric_data(run, queries, now - window, now + timedelta(minutes=1))
+    successes = sorted(t for r in results if r["Id"] == "succeeded" for t in _counted(r))
+    failures = sorted(t for r in results if r["Id"] != "succeeded" for t in _counted(r))
     reasons = sorted(
         {
-            d["Value"]
-            for (_, dims), s in zip(failure_queries, series[2:], strict=True)
-            if s
-            for d in dims
-            if d["Name"] == "Reason"
+            r.get("Label") or "no reason recorded"
+            for r in results
+            if r["Id"] not in ("succeeded", "errors") and _counted(r)
         }
     )
+    if not reasons and failures:
+        reasons = ["Lambda counted errors, no RefreshFailed"]
     minutes = int(window.total_seconds() // 60)
-    if failures and (not successes or failures[-1] >= successes[-1]):
+    # Minutes: a failure and the retry that succeeded in the same minute is a recovered refresher.
+    if failures and (not successes or failures[-1] > successes[-1]):
         raise Fail(
-            f"the refresher failed in {len(failures)} period(s) of the last {minutes} min, "
-            f"the last {_ago(run, failures[-1])} "
-            f"({', '.join(reasons) or 'no reason recorded'}), and has not succeeded since",
+            f"the refresher failed in {len(set(failures))} minute(s) of the last {minutes} min, "
+            f"the last {_ago(run, failures[-1])} ({', '.join(reasons)}), and has not succeeded since",
             f"runbook: {_ops('RefreshErrorsAlarm')}",
         )
     if not successes:
@@ -589,10 +676,9 @@ def check_refresh_runs(run: Run) -> str:
             f"runbook: {_ops('RefreshHeartbeatAlarm')}",
         )
     recovered = f"; earlier failures ({', '.join(reasons)}) since recovered" if failures else ""
-    last = _ago(run, successes[-1])
     return (
-        f"succeeded in {len(successes)} of the 5-minute periods of the last {minutes} min, "
-        f"the latest beginning {last}{recovered}"
+        f"succeeded in {len(successes)} minute(s) of the last {minutes} min (RefreshHeartbeatSeconds), "
+        f"the latest {_ago(run, successes[-1])}{recovered}"
     )
 
 
@@ -663,27 +749,180 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[start : start + size]
 
 
+def _alarms(run: Run) -> dict[str, dict[str, Any]]:
+    """The stack's alarms as DescribeAlarms answers them, by alarm name (every page; names 100 at a time)."""
+    if run.alarms is None:
+        declared = run.facts.stack.of_type("AWS::CloudWatch::Alarm")
+        paginator = run.client("cloudwatch").get_paginator("describe_alarms")
+        found: dict[str, dict[str, Any]] = {}
+        for names in _chunks(sorted(declared.values()), 100):
+            for page in paginator.paginate(AlarmNames=names, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+                for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                    found[alarm["AlarmName"]] = alarm
+        run.alarms = found
+    return run.alarms
+
+
 def check_alarms(run: Run) -> str:
     declared = run.facts.stack.of_type("AWS::CloudWatch::Alarm")
     if not declared:
         raise Fail("the stack has no alarms", f"deploy this release's template ({_ops('alarms')})")
-    client = run.client("cloudwatch")
-    states: dict[str, str] = {}
-    for names in _chunks(sorted(declared.values()), 100):
-        answer = client.describe_alarms(AlarmNames=names, AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-        for alarm in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", []):
-            states[alarm["AlarmName"]] = alarm["StateValue"]
+    states = {name: alarm["StateValue"] for name, alarm in _alarms(run).items()}
     missing = sorted(logical for logical, name in declared.items() if name not in states)
     firing = sorted(logical for logical, name in declared.items() if states.get(name) == "ALARM")
     if missing:
         raise Fail(f"missing: {', '.join(missing)}", f"update the stack to create them again ({_ops('alarms')})")
     if firing:
+        young = run.facts.now() - run.facts.stack.last_changed < AFTER_DEPLOY_ALARMS
+        first_deploy = (
+            f"; right after a first deploy, until the API key is stored and the signing secret fetched, "
+            f"refresher alarms fire: see {AFTER_FIRST_DEPLOY}"
+            if young and set(firing) & FIRST_DEPLOY_ALARMS
+            else ""
+        )
         raise Fail(
-            f"in ALARM: {', '.join(firing)}",
+            f"in ALARM: {', '.join(firing)}{first_deploy}",
             f"runbook: {_ops(firing[0])}" + (" and the sections of the others" if len(firing) > 1 else ""),
         )
     waiting = sum(1 for state in states.values() if state == "INSUFFICIENT_DATA")
     return f"{len(declared)} alarms, none in ALARM" + (f" ({waiting} with insufficient data)" if waiting else "")
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One metric an alarm watches, with the alarm's exact dimensions."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+
+    def shown(self) -> str:
+        return f"{self.namespace} {self.name} {{{', '.join(f'{k}={v}' for k, v in self.dimensions)}}}"
+
+    def as_metric(self) -> dict[str, Any]:
+        return {
+            "Namespace": self.namespace,
+            "MetricName": self.name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions],
+        }
+
+
+def _watched(alarm: dict[str, Any]) -> list[Watched]:
+    metrics = []
+    if alarm.get("MetricName"):
+        metrics.append(alarm)
+    metrics += [query["MetricStat"]["Metric"] for query in alarm.get("Metrics", []) if "MetricStat" in query]
+    return [
+        Watched(m["Namespace"], m["MetricName"], tuple((d["Name"], d["Value"]) for d in m.get("Dimensions", [])))
+        for m in metrics
+    ]
+
+
+def _has_data(run: Run, watched: list[Watched]) -> set[Watched]:
+    """The metrics with at least one sample, with exactly these dimensions, in the last METRIC_LOOKBACK."""
+    if not watched:
+        return set()
+    now = run.facts.now()
+    queries = [
+        {"Id": f"m{index}", "MetricStat": {"Metric": metric.as_metric(), "Period": 3600, "Stat": "SampleCount"}}
+        for index, metric in enumerate(watched)
+    ]
+    results = _metric_data(run, queries, now - METRIC_LOOKBACK, now + timedelta(minutes=1))
+    seen = {r["Id"] for r in results if any(v > 0 for v in r.get("Values", []))}
+    return {metric for index, metric in enumerate(watched) if f"m{index}" in seen}
+
+
+def _listed(run: Run, metric: Watched) -> list[dict[str, str]]:
+    """The dimension sets CloudWatch lists for this metric of the same resource (the alarm's first dimension)."""
+    if not metric.dimensions:
+        return []
+    first = metric.dimensions[0]
+    sets = []
+    paginator = run.client("cloudwatch").get_paginator("list_metrics")
+    pages = paginator.paginate(
+        Namespace=metric.namespace, MetricName=metric.name, Dimensions=[{"Name": first[0], "Value": first[1]}]
+    )
+    for page in pages:
+        sets += [{d["Name"]: d["Value"] for d in listed.get("Dimensions", [])} for listed in page.get("Metrics", [])]
+    return sets
+
+
+def _elsewhere(metric: Watched, listed: list[dict[str, str]]) -> list[str]:
+    """The same series written under other dimensions: the same dimension names, values that differ other than in
+    the route (Method, Resource: another route is another series, not a mistake)."""
+    ours = dict(metric.dimensions)
+    found = []
+    for dimensions in listed:
+        if set(dimensions) != set(ours) or dimensions == ours:
+            continue
+        differing = {name for name in ours if dimensions[name] != ours[name]}
+        if differing.isdisjoint(ROUTE_DIMENSIONS):
+            found.append(", ".join(f"{name}={dimensions[name]}" for name in sorted(differing)))
+    return found
+
+
+def _route_metrics_off(run: Run, metric: Watched) -> str | None:
+    """For an API Gateway metric of a route: why the route writes none (no such stage, detailed metrics off)."""
+    dimensions = dict(metric.dimensions)
+    if metric.namespace != "AWS/ApiGateway" or not {"ApiId", "Stage", *ROUTE_DIMENSIONS} <= set(dimensions):
+        return None
+    try:
+        stage = run.client("apigatewayv2").get_stage(ApiId=dimensions["ApiId"], StageName=dimensions["Stage"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NotFoundException":
+            return f"the API has no stage {dimensions['Stage']}"
+        raise
+    route = f"{dimensions['Method']} {dimensions['Resource']}"
+    settings = {**stage.get("DefaultRouteSettings", {}), **stage.get("RouteSettings", {}).get(route, {})}
+    if not settings.get("DetailedMetricsEnabled"):
+        return f"the stage {dimensions['Stage']} has DetailedMetricsEnabled off for {route}"
+    return None
+
+
+def check_alarm_metrics(run: Run) -> str:
+    declared = run.facts.stack.of_type("AWS::CloudWatch::Alarm")
+    alarms = _alarms(run)
+    watched_by: dict[Watched, list[str]] = {}
+    for logical, name in sorted(declared.items()):
+        for metric in _watched(alarms.get(name, {})):
+            watched_by.setdefault(metric, []).append(logical)
+    if not watched_by:
+        raise Skip("no alarm of the stack watches a metric here (check alarms)")
+    metrics = sorted(watched_by, key=lambda m: m.shown())
+    seen = _has_data(run, metrics)
+    problems = []
+    for metric in metrics:
+        if metric in seen:
+            continue
+        off = _route_metrics_off(run, metric)
+        if off:
+            problems.append(f"{'/'.join(watched_by[metric])} watches {metric.shown()}, but {off}")
+            continue
+        elsewhere = _elsewhere(metric, _listed(run, metric))
+        if elsewhere:
+            problems.append(
+                f"{'/'.join(watched_by[metric])} watches {metric.shown()}, which has no data, while CloudWatch has "
+                f"{metric.name} of the same resource with {'; '.join(elsewhere)}"
+            )
+    if problems:
+        raise Fail(
+            "an alarm watches a series nobody writes: " + "; ".join(problems),
+            f"the alarm would never fire; deploy this release's template {_see('alarm-metrics')}",
+        )
+    routes = [metric for metric in metrics if set(dict(metric.dimensions)) & set(ROUTE_DIMENSIONS)]
+    waiting = [metric for metric in routes if metric not in seen]
+    if waiting:
+        raise Skip(
+            "no data yet for "
+            + "; ".join(f"{'/'.join(watched_by[m])}'s {m.shown()}" for m in waiting)
+            + f" in the last {int(METRIC_LOOKBACK.total_seconds() // 3600)} h: CloudWatch shows a route's metrics "
+            "minutes after its requests (verify just sent POST /token): run verify again in 15 minutes"
+        )
+    quiet = sorted({name for metric in metrics if metric not in seen for name in watched_by[metric]})
+    shown = "; ".join(f"{'/'.join(watched_by[m])}'s {m.shown()}" for m in routes) or "no route-level metric"
+    return f"{len(seen)} of {len(metrics)} watched metrics have data with their alarms' dimensions ({shown})" + (
+        f"; no data yet for {', '.join(quiet)} (written only when something fails)" if quiet else ""
+    )
 
 
 CHECKS: dict[str, Check] = {
@@ -694,6 +933,7 @@ CHECKS: dict[str, Check] = {
     "token-unauthenticated": check_token_unauthenticated,
     "cors-exposes-retry-after": check_cors_exposes_retry_after,
     "token-with-identity": check_token_with_identity,
+    "server-token-unsigned": check_server_token_unsigned,
     "server-token": check_server_token,
     "signing-secret": check_signing_secret,
     "signing-secret-rotation": check_signing_secret_rotation,
@@ -703,6 +943,7 @@ CHECKS: dict[str, Check] = {
     "dead-letter-queue": check_dead_letter_queue,
     "routes-invoke-live": check_routes_invoke_live,
     "alarms": check_alarms,
+    "alarm-metrics": check_alarm_metrics,
 }
 
 
@@ -734,9 +975,12 @@ def run_one(run: Run, name: str) -> Result:
         return Result(name, Status.FAIL, _aws_refusal(error), advice)
     except BotoCoreError as error:
         return Result(name, Status.FAIL, f"AWS could not be asked: {error}", f"see {_verify_doc(name)}")
-    except Exception as error:
+    except Exception as error:  # its type only: the text of an unexpected error may hold a header value (a token)
         return Result(
-            name, Status.FAIL, f"the check itself failed: {type(error).__name__}: {error}", f"see {_verify_doc(name)}"
+            name,
+            Status.FAIL,
+            f"the check itself failed with {type(error).__name__} (its message is not shown: it may hold a token)",
+            f"see {_verify_doc(name)}",
         )
 
 

@@ -10,6 +10,7 @@ them). What the routes invoke is the mint runtime the gateway holds. What has no
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -35,7 +36,18 @@ LOCALLY_UNAVAILABLE = {
         "no stand-in: moto turns rotation on only by invoking the rotation function in a Lambda of its own "
         "(which needs Docker); on AWS the SigningSecretRotation resource does it"
     ),
+    "alarm-metrics": (
+        "no stand-in: the local gateway writes no API Gateway metrics and Lambda's are not written locally, so "
+        "no alarm's metric could have data; on AWS the check reads each alarm's metric with its dimensions"
+    ),
 }
+# The one form of SEARCH verify sends (tools.verify.checks.refresh_failed_search): a schema of exact dimension names
+# and exact "quoted" terms.
+_SEARCH = re.compile(
+    r"^SEARCH\('\{(?P<schema>[^}]+)\} (?P<terms>[^']*)', '(?P<stat>[A-Za-z0-9.]+)', (?P<period>\d+)\)$"
+)
+_TERM = re.compile(r'(\w+)="([^"]*)"')
+_PROPERTY = re.compile(r"\$\{PROP\('Dim\.(\w+)'\)\}")
 # Variables the harness adds to a local runtime (its endpoint and role credentials), not the template.
 _HARNESS_VARIABLES = ("AWS_",)
 
@@ -93,6 +105,73 @@ class LocalVerify:
         invoked = FunctionConfig("the local mint runtime", environment, (str(mint.layer_python),), settings)
         routes = {f"{method} {path}": invoked for (method, path) in self.served.api.routes}
         return RoutesTarget(routes, declared, declared.layers[0])
+
+
+def _label(label: str, dimensions: dict[str, str]) -> str:
+    """A SEARCH result's label: the query's, each ${PROP('Dim.NAME')} replaced by that dimension's value."""
+    return _PROPERTY.sub(lambda found: dimensions.get(found.group(1), ""), label)
+
+
+class LocalCloudWatch:
+    """moto's CloudWatch, with a stand-in for what moto lacks: SEARCH in GetMetricData. A SEARCH of the form verify
+    sends is answered as CloudWatch documents it, one result per series found (ListMetrics: moto lists a metric at
+    once), each labelled by the query's ${PROP('Dim.NAME')}; any other expression goes to moto as it is."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_paginator(self, operation: str) -> Any:
+        if operation != "get_metric_data":
+            return self._client.get_paginator(operation)
+        answer = self.get_metric_data
+
+        class _OnePage:
+            def paginate(self, **arguments: Any) -> Iterator[dict[str, Any]]:
+                yield answer(**arguments)
+
+        return _OnePage()
+
+    def get_metric_data(self, **arguments: Any) -> dict[str, Any]:
+        queries: list[dict[str, Any]] = []
+        found: dict[str, tuple[str, str]] = {}  # inner id -> (the SEARCH's id, its label)
+        for query in arguments["MetricDataQueries"]:
+            search = _SEARCH.match(query.get("Expression", ""))
+            if not search:
+                queries.append(query)
+                continue
+            namespace, *names = [part.strip() for part in search["schema"].split(",")]
+            terms = dict(_TERM.findall(search["terms"]))
+            metric_name = terms.pop("MetricName")
+            listed = self._client.list_metrics(
+                Namespace=namespace,
+                MetricName=metric_name,
+                Dimensions=[{"Name": name, "Value": value} for name, value in terms.items()],
+            )["Metrics"]
+            for metric in listed:
+                dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+                if set(dimensions) != set(names):
+                    continue
+                inner = f"{query['Id']}x{len(found)}"
+                label = _label(query.get("Label", metric_name), dimensions)
+                found[inner] = (query["Id"], label)
+                stat = {"Metric": metric, "Period": int(search["period"]), "Stat": search["stat"]}
+                queries.append({"Id": inner, "MetricStat": stat})
+        answer = self._client.get_metric_data(**{**arguments, "MetricDataQueries": queries})
+        for result in answer.get("MetricDataResults", []):
+            if result["Id"] in found:
+                result["Id"], result["Label"] = found[result["Id"]]
+        return dict(answer)
+
+
+def stack_parameters(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    """The stack's parameters as DescribeStacks answers them: every parameter of the template, as a string, its
+    default unless the local stack overrides it."""
+    return {
+        name: str(overrides.get(name, spec.get("Default", ""))) for name, spec in template.get("Parameters", {}).items()
+    }
 
 
 def _settings(properties: dict[str, Any]) -> dict[str, str]:
@@ -220,11 +299,12 @@ def local_verify_stack(*, refresh: bool = True) -> Iterator[LocalVerify]:
     with local_stack() as stack, ExitStack() as running:
         refresher = stack.start_function("RefreshSecretFunction")
         served = running.enter_context(serve_stack(stack, site_root=ROOT / "examples" / "web"))
-        parameters = {
+        overrides = {
             **gateway_parameters(served.issuer.url, served.site.url),
             "KustomerApiBaseUrl": stack.kustomer.url,
         }
-        template = translated_template(parameters)
+        template = translated_template(overrides)
+        parameters = stack_parameters(template, overrides)
         moto_url = str(stack.client.meta.endpoint_url)
 
         def aws(service: str) -> Any:
@@ -233,7 +313,12 @@ def local_verify_stack(*, refresh: bool = True) -> Iterator[LocalVerify]:
         secrets = {"SigningSecret": stack.signing_secret_arn, "ApiKeySecret": stack.api_key_secret_arn}
         resources = _stand_ins(template, parameters, aws, secrets)
         description = describe_local_stack(stack, served, parameters, resources, template)
-        clients = {"secretsmanager": stack.client, **{name: aws(name) for name in ("scheduler", "sqs", "cloudwatch")}}
+        clients = {
+            "secretsmanager": stack.client,
+            "scheduler": aws("scheduler"),
+            "sqs": aws("sqs"),
+            "cloudwatch": LocalCloudWatch(aws("cloudwatch")),
+        }
         facts = Facts(
             where="local",
             stack=description,
