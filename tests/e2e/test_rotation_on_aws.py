@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,8 @@ def test_rotate_secret_ends_with_the_rotation_current_and_nothing_pending(change
     client = changeable.client("secretsmanager")
     secret_id = changeable.facts.stack.outputs["SigningSecretArn"]
     token = str(uuid.uuid4())
+    # (Secrets Manager's clock and this machine's may differ by a little)
+    started = datetime.now(UTC) - timedelta(seconds=5)
     # When an operator rotates it, as RefreshSigningSecretCommand does
     client.rotate_secret(SecretId=secret_id, ClientRequestToken=token)
     # Then within a few minutes the rotation's version is AWSCURRENT (or, when Kustomer's value did not change,
@@ -41,6 +44,18 @@ def test_rotate_secret_ends_with_the_rotation_current_and_nothing_pending(change
     else:
         pytest.fail(f"AWSPENDING still on {pending} after 5 minutes: the refresher's log says which step failed")
     assert any("AWSCURRENT" in labels for labels in stages.values())
+    # And this rotation ran and ended: its own version was made after it started (labelled, or left without labels
+    # when Kustomer's value was already current), and Secrets Manager dates the last rotation at or after the start
+    # (compared with the start's day: DescribeSecret may give the date alone)
+    made = {
+        version["VersionId"]: version["CreatedDate"]
+        for version in client.list_secret_version_ids(SecretId=secret_id, IncludeDeprecated=True)["Versions"]
+    }
+    assert token in made
+    assert made[token] >= started
+    rotated = client.describe_secret(SecretId=secret_id).get("LastRotatedDate")
+    assert rotated is not None
+    assert rotated >= started.replace(hour=0, minute=0, second=0, microsecond=0), (rotated, started)
     # And the mint signs with it (when the operator's principal is a listed back end)
     if changeable.listed():
         answer = changeable.server_token(json.dumps({"externalId": "kustomer-chat-token-e2e"}).encode())
