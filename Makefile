@@ -114,7 +114,7 @@ e2e: $(VENV)/.installed ## end-to-end tests against a deployed stack: STACK_NAME
 	  $(PY) -m pytest tests/e2e --confcutdir=tests/e2e -p no:cacheprovider -q -rs
 
 .PHONY: bench
-bench: install build ## cold and warm figures on Lambda's CPU model, ~5 min; root caps the CPU (docs/performance.md)
+bench: install build ## cold and warm figures on Lambda's CPU model and their SVG, ~5 min; root caps the CPU (docs/performance.md)
 	$(PY) benchmarks/bench.py
 
 .PHONY: fuzz
