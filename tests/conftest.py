@@ -4,13 +4,11 @@ containers under their own roles, and the leak check."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import json
 import os
 import secrets
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,8 @@ import pytest
 import urllib3.util.retry
 from hypothesis import settings as hypothesis_settings
 
-from tests.support.events import FakeLambdaContext
+from tests.support.clocks import RetryWaits
+from tests.support.functions import MintContainer, load_function
 from tests.support.leaks import LEAK_WATCH
 from tools.harness.fake_kustomer import FakeKustomer
 from tools.harness.iam import ADMIN_ENVIRONMENT, RoleCheck, role_credentials
@@ -139,71 +138,6 @@ def kustomer(api_key: str) -> Iterator[FakeKustomer]:
     fake.stop()
 
 
-def load_function(name: str, module_name: str) -> ModuleType:
-    """Imports functions/<name>/app.py afresh, as a new Lambda container would."""
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-
-class MintContainer:
-    """The mint function as one Lambda container would hold it: module state included."""
-
-    def __init__(self, module: ModuleType) -> None:
-        self.module = module
-
-    def use_clock(self, clock: Callable[[], float]) -> None:
-        """Runs the container's signing-secret cache (TTL, back-off, stale bound) on this clock from now on."""
-        self.module.minter._secret_cache._clock = clock
-
-    def invoke(self, event: dict[str, Any]) -> HttpAnswer:
-        raw = self.module.lambda_handler(event, FakeLambdaContext())
-        body = json.loads(raw["body"]) if raw.get("body") else {}
-        if isinstance(body, dict) and isinstance(body.get("jwtToken"), str):
-            LEAK_WATCH.register(body["jwtToken"], "minted token")
-        headers = {name.lower(): value for name, value in (raw.get("headers") or {}).items()}
-        return HttpAnswer(status=raw["statusCode"], headers=headers, body=body)
-
-
-class ManualClock:
-    """A monotonic clock a test moves by hand. It starts at the real one, so a time taken before it
-    was installed (the read during INIT) lines up with it."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class RetryWaits:
-    """The Kustomer client's and urllib3's view of the time module: each wait between retries is recorded
-    and returns at once; the clock itself is the real one."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
 @pytest.fixture
 def retry_waits(monkeypatch: pytest.MonkeyPatch) -> RetryWaits:
     """The Kustomer client's retry waits (Retry-After, back-off), recorded instead of slept."""
@@ -268,19 +202,6 @@ def start_refresher(monkeypatch: pytest.MonkeyPatch, sm_proxy: SecretsManagerPro
         return load_function("refresh", f"refresh_app_container_{next(_containers)}")
 
     return start
-
-
-def metric_total(output: list[dict[str, Any]], name: str, **dimensions: str) -> float:
-    """Sum of an EMF metric over the output lines, optionally only where the dimensions match."""
-    total = 0.0
-    for line in output:
-        if "_aws" not in line or name not in line:
-            continue
-        if any(line.get(key) != value for key, value in dimensions.items()):
-            continue
-        value = line[name]
-        total += sum(value) if isinstance(value, list) else value
-    return total
 
 
 @pytest.fixture(autouse=True)

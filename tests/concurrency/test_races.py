@@ -18,8 +18,8 @@ from kustomer_token.kustomer import KustomerSettingsClient
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
-from tests.conftest import MintContainer
 from tests.support.events import http_api_event
+from tests.support.functions import MintContainer
 from tests.support.leaks import LEAK_WATCH
 from tools.harness.fake_kustomer import FakeKustomer, secret_reply
 from tools.harness.iam import role_client

@@ -24,8 +24,9 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError
-from tests.conftest import MintContainer, metric_total
 from tests.support.events import FakeLambdaContext, http_api_event
+from tests.support.functions import MintContainer
+from tests.support.metrics import metric_total
 from tests.support.secret_versions import Labels, SecretVersions, state
 from tools.harness.fake_kustomer import FakeKustomer, secret_reply
 from tools.harness.rotation import SecretsManagerRotation, in_process

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import load_function
 from tests.support.events import BACKEND_ROLE_ARN, FakeLambdaContext, http_api_event
+from tests.support.functions import load_function
 from tests.support.leaks import LEAK_WATCH
 from tools.harness.services import MotoServer
 

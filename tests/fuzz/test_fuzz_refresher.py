@@ -40,7 +40,7 @@ from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.refresh import SECRETS_MANAGER_RESERVE_SECONDS, RefreshError, SecretRefresher
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
-from tests.conftest import RetryWaits
+from tests.support.clocks import RetryWaits
 from tests.support.leaks import LEAK_WATCH
 from tests.support.secret_versions import SecretVersions, Snapshot, fingerprint
 from tools.harness.fake_kustomer import HTML_PAGE, FakeKustomer, Reply

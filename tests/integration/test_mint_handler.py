@@ -9,8 +9,9 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.conftest import MintContainer, metric_total
 from tests.support.events import BACKEND_ROLE_ARN, http_api_event
+from tests.support.functions import MintContainer
+from tests.support.metrics import metric_total
 
 VISITOR = {"sub": "user-1", "email": "ann@example.com", "email_verified": "true", "iss": "https://idp.example.com"}
 

@@ -12,8 +12,8 @@ from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.observability import secret_fingerprint
 from kustomer_token.refresh import RefreshError
 from kustomer_token.settings import ConfigurationError
-from tests.conftest import metric_total
 from tests.support.events import FakeLambdaContext
+from tests.support.metrics import metric_total
 from tools.harness.fake_kustomer import FakeKustomer, error_reply, secret_reply
 from tools.harness.sm_proxy import SecretsManagerProxy
 

@@ -9,8 +9,9 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.conftest import MintContainer, metric_total
 from tests.support.events import http_api_event
+from tests.support.functions import MintContainer
+from tests.support.metrics import metric_total
 from tools.harness.fake_secrets_extension import FakeSecretsExtension
 from tools.harness.services import free_port
 from tools.harness.sm_proxy import SecretsManagerProxy

@@ -9,8 +9,10 @@ import boto3
 import jwt
 import pytest
 
-from tests.conftest import ManualClock, MintContainer, metric_total
+from tests.support.clocks import ManualClock
 from tests.support.events import http_api_event
+from tests.support.functions import MintContainer
+from tests.support.metrics import metric_total
 from tools.harness.services import MotoServer, free_port
 from tools.harness.sm_proxy import SecretsManagerProxy
 

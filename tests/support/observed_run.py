@@ -3,7 +3,7 @@
 The operations tests (alarms, dashboard, saved Logs Insights queries) and the API description
 test compare the template and the docs with what the code really does: the EMF metric lines,
 the log lines and the HTTP answers collected here, from the functions' own handlers against the
-local Secrets Manager and the fake Kustomer, each under its own role (tests/conftest.py).
+local Secrets Manager and the fake Kustomer, each under its own role (tests/conftest.py, tests/support/functions.py).
 The run happens once per session; `observed` hands every test the same record.
 """
 
@@ -20,8 +20,8 @@ from kustomer_token.minting import TokenMinter
 from kustomer_token.observability import logger
 from kustomer_token.secret_cache import SigningSecretCache
 from kustomer_token.settings import MintSettings
-from tests.conftest import HttpAnswer, MintContainer
 from tests.support.events import BACKEND_ROLE_ARN, FakeLambdaContext, http_api_event
+from tests.support.functions import HttpAnswer, MintContainer
 from tools.harness.fake_kustomer import FakeKustomer, error_reply, secret_reply
 from tools.harness.iam import RoleCheck
 from tools.harness.rotation import SecretsManagerRotation, in_process
