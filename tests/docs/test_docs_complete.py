@@ -108,11 +108,30 @@ def test_every_make_target_is_documented(target: str) -> None:
     assert re.search(rf"\bmake {re.escape(target)}\b", _docs_text()), f"`make {target}` is named nowhere in the docs"
 
 
+def _read_by_alarms_or_dashboard() -> set[str]:
+    """The parameters the alarms and the dashboard read: the ones an operator tunes from the runbook."""
+    alarms = [spec for spec in TEMPLATE["Resources"].values() if spec["Type"] == "AWS::CloudWatch::Alarm"]
+    read = set(re.findall(r"\{'Ref': '([A-Za-z]+)'\}", str(alarms)))
+    read |= {"EnableDashboard", "ApiClientErrorMinRequests"}  # the dashboard's condition; inside the 4xx expression
+    return {name for name in read if name in TEMPLATE["Parameters"]}
+
+
+TUNED_FROM_THE_RUNBOOK = _read_by_alarms_or_dashboard()
+
+
 @pytest.mark.parametrize("name", sorted(TEMPLATE["Parameters"]))
 def test_every_template_parameter_is_documented(name: str) -> None:
     # Given a parameter of template.yaml
-    # Then the README or a docs page names it
-    assert re.search(rf"\b{re.escape(name)}\b", _docs_text()), f"parameter {name} is named nowhere in the docs"
+    # Then the template describes it (what the console and `sam deploy --guided` show)
+    assert len(TEMPLATE["Parameters"][name].get("Description", "")) > 20, f"parameter {name} has no description"
+    # And a table of the README or a docs page has a row for it (deploy.md's parameters, operations.md's alarms)
+    row = re.compile(rf"^\|[^|\n]*`{re.escape(name)}`[^|\n]*\|", flags=re.MULTILINE)
+    assert row.search(_docs_text()), f"parameter {name} has no row in a table of the docs"
+    # And when the alarms or the dashboard read it, the runbook names it, so an operator finds where to tune it
+    assert len(TUNED_FROM_THE_RUNBOOK) >= 10
+    if name in TUNED_FROM_THE_RUNBOOK:
+        runbook = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+        assert f"`{name}`" in runbook, f"the runbook (docs/operations.md) does not name {name}"
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATE["Outputs"]))
