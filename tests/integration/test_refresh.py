@@ -144,6 +144,20 @@ def test_an_unchanged_secret_writes_nothing(
     assert stack.version_ids() == [first["versionId"]]
 
 
+def test_a_value_pasted_by_hand_that_equals_kustomers_is_read_compared_and_kept(
+    stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
+) -> None:
+    # Given Kustomer's value stored by an operator (a version id of Secrets Manager's, not the refresher's)
+    secret = new_signing_secret(64)
+    pasted = stack.client.put_secret_value(SecretId=stack.signing_arn, SecretString=secret)["VersionId"]
+    kustomer.answer(secret_reply(secret))
+    # When the scheduled run goes: the listing does not show the refresher's own version as AWSCURRENT
+    result = _run(_refresher(stack, kustomer))
+    # Then it reads the stored value, finds it equal and writes nothing
+    assert result == {"changed": False, "versionId": pasted}
+    assert stack.version_ids() == [pasted]
+
+
 def test_the_secret_at_the_top_level_is_accepted(
     stack: Stack, kustomer: FakeKustomer, new_signing_secret: Callable[[int], str]
 ) -> None:

@@ -39,7 +39,7 @@ from typing import Any
 from kustomer_token.kustomer import KustomerError, KustomerSettingsClient
 from kustomer_token.observability import count_refresh_failed, count_refresh_outcome, logger, secret_fingerprint
 from kustomer_token.secret_value import secret_problem
-from kustomer_token.secrets_store import CURRENT, PENDING, SecretStore, default_client
+from kustomer_token.secrets_store import CURRENT, PENDING, SecretStore, VersionLabels, default_client
 from kustomer_token.settings import RefreshSettings
 
 # Seconds of the invocation kept for the Secrets Manager reads and writes after the Kustomer call.
@@ -113,25 +113,36 @@ class SecretRefresher:
 
         Returns {changed, versionId}.
         """
-        stored = self._store_kustomers_secret(deadline)
-        # Only once Kustomer's value is AWSCURRENT: a failure here raises (alarms, retries) and the write stays.
-        self._withdraw_abandoned_rotations(self._settings.signing_secret_id)
-        return stored
-
-    def _store_kustomers_secret(self, deadline: float) -> dict[str, Any]:
         secret_id = self._settings.signing_secret_id
         api_key = self._read_api_key()
         value = self._kustomer.fetch_signing_secret(api_key, deadline=deadline)
+        token = version_token(api_key, value)
+        versions = self._store.labelled_versions(secret_id)
+        if any(version.version_id == token and CURRENT in version.stages for version in versions):
+            # AWSCURRENT is the version this value gets from this key: a version's value never changes, so it
+            # is this value, and there is nothing to read (most runs: one Secrets Manager call fewer).
+            stored = self._unchanged(value, token)
+        else:
+            stored = self._store_kustomers_secret(secret_id, value, token)
+            versions = self._store.labelled_versions(secret_id)  # the write moved labels
+        # Only once Kustomer's value is AWSCURRENT: a failure here raises (alarms, retries) and the write stays.
+        self._withdraw_abandoned_rotations(secret_id, versions)
+        return stored
+
+    def _unchanged(self, value: str, version_id: str) -> dict[str, Any]:
+        count_refresh_outcome(changed=False)
+        logger.info(
+            "signing secret unchanged",
+            extra={"secret_fingerprint": secret_fingerprint(value), "version_id": version_id},
+        )
+        return {"changed": False, "versionId": version_id}
+
+    def _store_kustomers_secret(self, secret_id: str, value: str, token: str) -> dict[str, Any]:
+        # AWSCURRENT is another version: someone stored a value by hand (a random id), the API key changed, or
+        # Kustomer's value did. Only reading it tells.
         current = self._store.read(secret_id, stage=CURRENT)
         if current is not None and current.value == value:
-            count_refresh_outcome(changed=False)
-            logger.info(
-                "signing secret unchanged",
-                extra={"secret_fingerprint": secret_fingerprint(value), "version_id": current.version_id},
-            )
-            return {"changed": False, "versionId": current.version_id}
-
-        token = version_token(api_key, value)
+            return self._unchanged(value, current.version_id)
         stages = self._store.put(secret_id, value, token=token)
         if CURRENT not in stages:
             # This value was stored before (A, B, then A again): make that version current once more.
@@ -147,10 +158,10 @@ class SecretRefresher:
         )
         return {"changed": True, "versionId": token}
 
-    def _withdraw_abandoned_rotations(self, secret_id: str) -> None:
+    def _withdraw_abandoned_rotations(self, secret_id: str, versions: list[VersionLabels]) -> None:
         """Takes AWSPENDING off every version, not AWSCURRENT, that a rotation left and can no longer be running."""
         now = self._clock()
-        for version in self._store.labelled_versions(secret_id):
+        for version in versions:
             if PENDING not in version.stages or CURRENT in version.stages:
                 continue
             age = None if version.created_at is None else max(0.0, now - version.created_at)
