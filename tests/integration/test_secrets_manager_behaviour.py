@@ -7,6 +7,7 @@ quotes the reference); moto 5.2 alone fails each of them.
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,6 +126,20 @@ def test_a_version_is_listed_with_the_date_it_was_made(secretsmanager: Any) -> N
     # Then each version keeps the date it was made, not the time of the listing
     assert first == again
     assert first[TOKEN] < first[OTHER_TOKEN] < datetime.now(UTC) - timedelta(seconds=1)
+
+
+def test_versions_without_a_label_are_listed_only_when_asked_for(secretsmanager: Any) -> None:
+    # Given a secret with three values put in turn: the first has lost its labels (AWSPREVIOUS moved on)
+    secret = secretsmanager.create_secret(Name=f"unlabelled-{uuid.uuid4()}")["ARN"]
+    tokens = [str(uuid.uuid4()) for _ in range(3)]
+    for n, token in enumerate(tokens):
+        secretsmanager.put_secret_value(SecretId=secret, SecretString=f"value-{n}", ClientRequestToken=token)
+    # When the versions are listed, plainly and with IncludeDeprecated
+    plain = {v["VersionId"] for v in secretsmanager.list_secret_version_ids(SecretId=secret)["Versions"]}
+    every = secretsmanager.list_secret_version_ids(SecretId=secret, IncludeDeprecated=True)["Versions"]
+    # Then the unlabelled one is left out unless asked for, as AWS documents (API_ListSecretVersionIds)
+    assert plain == set(tokens[1:])
+    assert {v["VersionId"] for v in every} == set(tokens)
 
 
 def _listed(client: Any, secret: str) -> list[dict[str, Any]]:

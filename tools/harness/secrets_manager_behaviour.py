@@ -30,7 +30,9 @@ AWS Secrets Manager API Reference:
   version" (API_PutSecretValue). moto overwrote AWSPENDING versions.
 - ListSecretVersionIds gives each version's CreatedDate, "The date and time this version
   of the secret was created" (API_ListSecretVersionIds, SecretVersionsListEntry); moto
-  answered the time of the call for every version.
+  answered the time of the call for every version. And it leaves out versions with no
+  staging label unless IncludeDeprecated is true ("Specifies whether to include versions of
+  secrets that don't have any staging labels attached to them"); moto listed every version.
 - GetSecretValue of a stage no version holds answers ResourceNotFoundException "Secrets
   Manager can't find the specified secret value for staging label: <stage>", as for a
   version without a value, not "can't find the specified secret" (which AWS keeps for a
@@ -54,7 +56,7 @@ CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 
 
 def apply() -> None:
-    from moto.secretsmanager import exceptions, models
+    from moto.secretsmanager import exceptions, models, responses
 
     backend: Any = models.SecretsManagerBackend
     original_rotate = backend.rotate_secret
@@ -147,7 +149,7 @@ def apply() -> None:
             raise
         return answer
 
-    def list_secret_version_ids(self: Any, secret_id: str) -> str:
+    def list_secret_version_ids(self: Any, secret_id: str, include_deprecated: bool = False) -> str:
         answer: dict[str, Any] = json.loads(original_list_versions(self, secret_id))
         secret = live_secret(self, secret_id)
         if secret is not None:
@@ -155,10 +157,21 @@ def apply() -> None:
                 created = secret.versions.get(version["VersionId"], {}).get("createdate")
                 if created is not None:
                     version["CreatedDate"] = created
+        if not include_deprecated and "Versions" in answer:
+            answer["Versions"] = [version for version in answer["Versions"] if version.get("VersionStages")]
         return json.dumps(answer)
+
+    def list_secret_version_ids_response(self: Any) -> str:
+        include = self._get_param("IncludeDeprecated", if_none=False)
+        answer: str = self.backend.list_secret_version_ids(
+            secret_id=self._get_param("SecretId", if_none=""), include_deprecated=include is True
+        )
+        return answer
 
     backend.rotate_secret = rotate_secret
     backend.list_secret_version_ids = list_secret_version_ids
+    response_class: Any = responses.SecretsManagerResponse
+    response_class.list_secret_version_ids = list_secret_version_ids_response
     backend.update_secret_version_stage = update_secret_version_stage
     backend.put_secret_value = put_secret_value
     backend.get_secret_value = get_secret_value
