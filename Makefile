@@ -132,7 +132,7 @@ bench: install build ## cold and warm figures on Lambda's CPU model and their SV
 
 .PHONY: fuzz
 fuzz: install build ## hypothesis with at least 10,000 examples per handler (make test runs 150)
-	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/fuzz -q -p no:cacheprovider
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/integration/fuzz -q -p no:cacheprovider
 
 # Not part of make test (about 40 minutes). Each run starts afresh in mutants/, so the score is of this code
 # and these tests; MUTANTS='kustomer_token.token.*' limits a run.
@@ -185,12 +185,37 @@ workflows: $(SCAN_VENV)/.installed ## the GitHub workflows and dependabot.yml, o
 	$(SCAN_VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(SCAN_VENV)/bin/zizmor --offline --persona pedantic --config .github/zizmor.yml .github/
 
+# The tests' folders say what they need and tests/conftest.py marks them so (docs/development.md#the-tests):
+# tests/unit nothing but .venv, tests/integration local services in process (marker services; reliability for its
+# faults, concurrency and fuzz folders), tests/sam the SAM CLI's environment, tests/runtime the built functions in the
+# Lambda runtime, tests/browser Chromium. make test = the three CI jobs below, each one target; together they run
+# every test of `make pytest` (test-fast takes what no other job's marker names). A run that collects no test fails
+# (pytest's exit code 5).
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+FAST_TESTS := not (reliability or sam or runtime or browser or soak)
+
+.PHONY: test-fast
+test-fast: lint typecheck $(NODE_DEPS) ## the edit loop: lint, types, tests/unit and tests/integration less its slow suites
+	$(PYTEST) -m "$(FAST_TESTS)"
+
+.PHONY: test-integration
+test-integration: test-fast ## CI job: make test-fast, then the faults, concurrency and fuzz suites (local services)
+	$(PYTEST) -m "reliability and not soak"
+
+.PHONY: test-static
+test-static: cfn-lint validate security workflows ## CI job: the template and workflow gates, then tests/sam (SAM CLI env)
+	$(PYTEST) -m "sam and not soak"
+
+.PHONY: test-runtime
+test-runtime: install build chromium ## CI job: tests/runtime (Lambda runtime, make demo, quick bench) and tests/browser
+	$(PYTEST) -m "(runtime or browser) and not soak"
+
 .PHONY: pytest
-pytest: install build chromium ## the test suite (unit, integration, runtime, faults, fuzz, browser)
+pytest: install build chromium ## the whole test suite in one pytest run (what the test-* targets split by marker)
 	$(PY) -m pytest
 
 .PHONY: test
-test: lint typecheck cfn-lint validate security workflows pytest ## everything CI runs
+test: test-static test-integration test-runtime ## everything CI runs: the three CI jobs' targets
 
 .PHONY: clean
 clean: ## remove build output and caches (keeps the environments)

@@ -28,10 +28,39 @@ from tools.harness.iam import ADMIN_ENVIRONMENT, RoleCheck, role_credentials
 from tools.harness.services import MotoServer
 from tools.harness.sm_proxy import SecretsManagerProxy
 
-ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
 # tests/e2e runs against a deployed stack with `make e2e` only (pytest --confcutdir=tests/e2e, which leaves this file
 # out): the local suite does not collect it at all, so no skipped end-to-end test hides in `make test`.
 collect_ignore = ["e2e"]
+
+# A folder says what its tests need, and its marker names it (pyproject.toml registers them; the Makefile's test-*
+# targets and the CI jobs select by them). tests/unit needs only .venv; its subfolders read the project's own files
+# (docs, Makefile, workflows), which mutation testing's copy of the project does not hold.
+FOLDER_MARKERS = {
+    ("unit", "docs"): ("project",),
+    ("unit", "operations"): ("project",),
+    ("unit", "release"): ("project",),
+    ("unit", "verify"): ("project",),
+    ("integration",): ("services",),
+    ("integration", "faults"): ("services", "reliability"),
+    ("integration", "concurrency"): ("services", "reliability"),
+    ("integration", "fuzz"): ("services", "reliability"),
+    ("sam",): ("sam",),
+    ("runtime",): ("runtime",),
+    ("browser",): ("browser",),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folders = Path(item.path).resolve().relative_to(TESTS).parts[:-1]
+        for depth in range(len(folders), 0, -1):
+            if folders[:depth] in FOLDER_MARKERS:
+                for name in FOLDER_MARKERS[folders[:depth]]:
+                    item.add_marker(name)
+                break
+
 
 # `make test` fuzzes briefly; `make fuzz` sets HYPOTHESIS_PROFILE=fuzz for at least 10,000 examples per target.
 hypothesis_settings.register_profile("fast", max_examples=150, deadline=None, derandomize=False)

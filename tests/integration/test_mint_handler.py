@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -459,3 +460,13 @@ def test_a_bad_setting_fails_the_cold_start_naming_it(
     monkeypatch.delenv("SIGNING_SECRET_ID", raising=False)
     with pytest.raises(ConfigurationError, match=named):
         start_mint(**environment)
+
+
+def test_the_minter_signs_with_the_current_second(mint: MintContainer, stored_secret: tuple[str, str]) -> None:
+    # RFC 8725: iat comes from our clock (tests/unit/test_token_rules.py: never from the identity provider's claims)
+    _, secret = stored_secret
+    before = int(time.time())
+    answer = mint.invoke(http_api_event("POST", "/token", claims={"sub": "user-1", "iat": "1"}))
+    after = int(time.time())
+    iat = jwt.decode(answer.body["jwtToken"], secret, algorithms=["HS256"])["iat"]
+    assert before <= iat <= after

@@ -26,8 +26,8 @@ from kustomer_token.refresh import (
 )
 from kustomer_token.secrets_store import SecretStore
 from kustomer_token.settings import RefreshSettings
-from tests.release.project import project_version
 from tests.support.clocks import RetryWaits
+from tests.support.project import project_version
 from tools.harness.fake_kustomer import (
     HTML_PAGE,
     POD_MISMATCH_TITLE,

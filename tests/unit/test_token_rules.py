@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 
 import jwt
@@ -55,17 +54,3 @@ def test_iat_comes_from_the_clock_never_from_the_identity_providers_claims() -> 
         claims, policy="externalId", external_id_claim="sub", email_claim="email", require_email_verified=True
     )
     assert identity.claims() == {"externalId": "user-1"}
-
-
-def test_the_minter_signs_with_the_current_second(
-    stored_secret: tuple[str, str], start_mint: Callable[..., object]
-) -> None:
-    from tests.support.events import http_api_event
-
-    arn, secret = stored_secret
-    mint = start_mint(SIGNING_SECRET_ID=arn)
-    before = int(time.time())
-    answer = mint.invoke(http_api_event("POST", "/token", claims={"sub": "user-1", "iat": "1"}))  # type: ignore[attr-defined]
-    after = int(time.time())
-    iat = jwt.decode(answer.body["jwtToken"], secret, algorithms=["HS256"])["iat"]
-    assert before <= iat <= after

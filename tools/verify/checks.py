@@ -23,7 +23,7 @@ from tools.verify.facts import Facts, FunctionConfig, StackRefused
 from tools.verify.http import Answer, ApiUnreachable, send
 from tools.verify.report import DEPLOY, OPERATIONS, VERIFY, Result, Status
 
-# The CORS configuration template.yaml gives TokenApi (tests/verify checks these against the template).
+# The CORS configuration template.yaml gives TokenApi (tests/runtime/verify checks these against the template).
 CORS_METHODS = ("POST", "OPTIONS")
 CORS_HEADERS = ("authorization", "content-type")
 CORS_EXPOSED = ("retry-after",)

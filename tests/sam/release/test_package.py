@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.release.project import ROOT, project_version
+from tests.support.project import ROOT, project_version
 from tools.harness.services import MotoServer
 from tools.harness.template import load_template
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.release.project import ROOT, project_version
+from tests.support.project import ROOT, project_version
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>\S+)(?P<comment>.*)$", re.MULTILINE)

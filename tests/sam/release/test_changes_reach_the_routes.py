@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.release.project import REQUIRED_PARAMETERS, ROOT
 from tests.support.cloudformation import Deployment, parameters_referenced
+from tests.support.project import REQUIRED_PARAMETERS, ROOT
 from tools.harness.template import load_template
 from tools.sam_transform import translated_template
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.release.project import REQUIRED_PARAMETERS
 from tests.support.cloudformation import Deployment
+from tests.support.project import REQUIRED_PARAMETERS
 from tools.sam_transform import translated_template
 
 # logical id -> type, in the translated template. RefreshSecretFunctionScheduledRefresh is generated

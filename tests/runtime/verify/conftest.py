@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.docs.test_docs_complete import anchors
 from tests.support.leaks import LEAK_WATCH
+from tests.unit.docs.test_docs_complete import anchors
 from tools.verify.checks import run_checks
 from tools.verify.local import LocalVerify, local_verify_stack
 from tools.verify.report import Result, Status
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOC_LINK = re.compile(r"(docs/[a-z]+\.md)#([a-z0-9-]+)")
 Test = TypeVar("Test", bound=Callable[..., None])
 

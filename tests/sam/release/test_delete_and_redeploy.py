@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.release.project import REQUIRED_PARAMETERS
-from tests.release.test_two_stacks import PHYSICAL_NAME
+from tests.sam.release.test_two_stacks import PHYSICAL_NAME
 from tests.support.cloudformation import Deployment
+from tests.support.project import REQUIRED_PARAMETERS
 from tools.sam_transform import translated_template
 
 STACK = "shop-prod"

@@ -11,7 +11,7 @@ from pathlib import Path
 from tools.verify.checks import CHECKS
 from tools.verify.local import LOCALLY_UNAVAILABLE
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_make_verify_local_passes_every_check_it_can_run_and_exits_0() -> None:

@@ -18,7 +18,7 @@ from tools.verify import __main__ as cli
 from tools.verify.aws import TOKEN_COMMAND_VARIABLE, TOKEN_VARIABLE, access_token_from_environment, describe_stack
 from tools.verify.facts import APPLICATION_OUTPUTS, APPLICATION_RESOURCES, StackRefused
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REGION = "eu-west-1"
 
 

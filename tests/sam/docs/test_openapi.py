@@ -24,7 +24,7 @@ from kustomer_token.identity import SERVER_TOKEN_REQUEST_SCHEMA
 from tests.support.cloudwatch import Deployed
 from tests.support.observed_run import Observations
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DESCRIPTION = ROOT / "docs" / "openapi.yaml"
 # The function's answers to requests outside its routes (which the deployed API refuses itself).
 OFF_ROUTE_RESPONSES = {404: "NotFound", 405: "MethodNotAllowed"}

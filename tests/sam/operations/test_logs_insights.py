@@ -17,7 +17,7 @@ from tests.support.cloudwatch import BUILT_IN_FIELDS, Deployed, flattened_keys, 
 from tests.support.observed_run import Observations
 from tools.harness.template import load_template
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RUNBOOK = ROOT / "docs" / "operations.md"
 QUERIES = sorted(
     name for name, spec in load_template()["Resources"].items() if spec["Type"] == "AWS::Logs::QueryDefinition"

@@ -14,7 +14,7 @@ import pytest
 
 from tools.harness.template import load_template
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TEMPLATE = load_template()
 

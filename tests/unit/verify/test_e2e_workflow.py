@@ -1,5 +1,5 @@
 """The end-to-end workflow: run by hand only, only when the repository allows it, with an OIDC role and the
-least permissions, and the throwaway stack always deleted. (tests/release/test_workflows.py checks every
+least permissions, and the throwaway stack always deleted. (tests/unit/release/test_workflows.py checks every
 workflow's pins and checkout; make workflows runs GitHub's schema and zizmor.)"""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WORKFLOW = ROOT / ".github" / "workflows" / "e2e.yml"
 
 

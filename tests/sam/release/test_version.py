@@ -8,7 +8,7 @@ import re
 
 from kustomer_token import __version__
 from kustomer_token.kustomer import USER_AGENT
-from tests.release.project import REQUIRED_PARAMETERS, ROOT, project_version
+from tests.support.project import REQUIRED_PARAMETERS, ROOT, project_version
 from tools.harness.template import load_template
 from tools.sam_transform import translated_template
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from tests.release.project import REQUIRED_PARAMETERS
 from tests.support.cloudformation import Deployment
 from tests.support.cloudwatch import searches
+from tests.support.project import REQUIRED_PARAMETERS
 from tools.harness.template import REGION
 from tools.sam_transform import translated_template
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.release.project import REQUIRED_PARAMETERS
+from tests.support.project import REQUIRED_PARAMETERS
 from tools.harness.iam import RoleCheck, UnsupportedPolicy
 from tools.harness.template import CloudFormationValues, load_template
 from tools.sam_transform import translated_template

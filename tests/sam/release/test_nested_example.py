@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.release.project import REQUIRED_PARAMETERS, ROOT, project_version
+from tests.support.project import REQUIRED_PARAMETERS, ROOT, project_version
 from tools.harness.template import load_template
 from tools.sam_transform import translated_template
 

@@ -39,7 +39,7 @@ from tools.verify.report import Result, Status
 from . import test_local_checks
 from .conftest import BREAKERS, assert_fails, breaks
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 MINT = "kct-MintTokenFunction-AbC123"

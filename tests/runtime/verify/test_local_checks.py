@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.runtime.verify.conftest import assert_fails, breaks, check, with_outputs
 from tests.support.leaks import LEAK_WATCH
-from tests.verify.conftest import assert_fails, breaks, check, with_outputs
 from tools.harness.fake_kustomer import error_reply, secret_reply
 from tools.local_api import LOCAL_DEV_CALLER_ROLE_ARN
 from tools.sam_transform import translated_template

@@ -9,7 +9,7 @@ import pytest
 
 from tools.harness.template import load_template
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RUNBOOK = ROOT / "docs" / "operations.md"
 TEMPLATE = load_template()
 ALARMS = sorted(name for name, spec in TEMPLATE["Resources"].items() if spec["Type"] == "AWS::CloudWatch::Alarm")
