@@ -72,17 +72,28 @@ def test_checkout_keeps_no_credentials(name: str) -> None:
             assert step["with"]["persist-credentials"] is False
 
 
-def test_ci_runs_make_test_on_pushes_and_pull_requests_with_read_only_access() -> None:
-    # Given ci.yml
+def test_ci_runs_make_test_as_parallel_jobs_on_pushes_and_pull_requests_with_read_only_access() -> None:
+    # Given ci.yml and the Makefile's `test` target
     workflow = _workflow("ci.yml")
-    # When its triggers, permissions and steps are read
-    runs = [step["run"] for step in _steps(workflow) if "run" in step]
-    # Then it runs `make test` for every push to main and every pull request, able only to read the repository
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    parts = re.search(r"^test:([^#\n]*)", makefile, flags=re.MULTILINE)
+    assert parts is not None
+    # When the make command of each job is read
+    made = []
+    for job in workflow["jobs"].values():
+        lines = [line.strip() for step in job["steps"] if "run" in step for line in step["run"].splitlines()]
+        (command,) = [line for line in lines if line.startswith("make ")]
+        made.append(command.removeprefix("make "))
+    # Then the jobs run, side by side, each one target, and together exactly what `make test` runs (.ci/run runs
+    # `make test` itself)
+    assert sorted(made) == sorted(parts.group(1).split())
+    assert all("needs" not in job for job in workflow["jobs"].values())
+    # for every push to main and every pull request, able only to read the repository
     assert set(workflow["on"]) == {"push", "pull_request"}
     assert workflow["permissions"] == {"contents": "read"}
     assert all("permissions" not in job for job in workflow["jobs"].values())
-    assert any(line.strip() == "make test" for run in runs for line in run.splitlines())
     assert not SECRETS.search((WORKFLOWS / "ci.yml").read_text(encoding="utf-8"))
+    assert "make test\n" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
 def test_release_runs_on_version_tags_with_oidc_and_only_the_permissions_it_needs() -> None:
