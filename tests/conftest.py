@@ -54,7 +54,10 @@ FOLDER_MARKERS = {
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        folders = Path(item.path).resolve().relative_to(TESTS).parts[:-1]
+        path = Path(item.path).resolve()
+        if not path.is_relative_to(TESTS):
+            continue
+        folders = path.relative_to(TESTS).parts[:-1]
         for depth in range(len(folders), 0, -1):
             if folders[:depth] in FOLDER_MARKERS:
                 for name in FOLDER_MARKERS[folders[:depth]]:
