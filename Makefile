@@ -188,16 +188,16 @@ workflows: $(SCAN_VENV)/.installed ## the GitHub workflows and dependabot.yml, o
 	$(SCAN_VENV)/bin/zizmor --offline --persona pedantic --config .github/zizmor.yml .github/
 
 # The tests' folders say what they need and tests/conftest.py marks them so (docs/development.md#the-tests):
-# tests/unit nothing but .venv, tests/integration local services in process (marker services; reliability for its
-# faults, concurrency and fuzz folders), tests/sam the SAM CLI's environment, tests/runtime the built functions in the
-# Lambda runtime, tests/browser Chromium. make test = the three CI jobs below, each one target; together they run
-# every test of `make pytest` (test-fast takes what no other job's marker names). A run that collects no test fails
-# (pytest's exit code 5).
+# tests/unit and tests/project nothing but .venv, tests/integration local services in process (marker services;
+# reliability for its faults, concurrency and fuzz folders), tests/sam the SAM CLI's environment, tests/runtime the
+# built functions in the Lambda runtime, tests/browser Chromium. make test = the three CI jobs below, each one target;
+# together they run every test of `make pytest` (test-fast takes what no other job's marker names). A run that
+# collects no test fails (pytest's exit code 5).
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 FAST_TESTS := not (reliability or sam or runtime or browser or soak)
 
 .PHONY: test-fast
-test-fast: lint typecheck $(NODE_DEPS) ## the edit loop: lint, types, tests/unit and tests/integration less its slow suites
+test-fast: lint typecheck $(NODE_DEPS) ## the edit loop: lint, types, tests/unit, tests/project, tests/integration less its slow suites
 	$(PYTEST) -m "$(FAST_TESTS)"
 
 .PHONY: test-integration

@@ -34,13 +34,8 @@ TESTS = Path(__file__).resolve().parent
 collect_ignore = ["e2e"]
 
 # A folder says what its tests need, and its marker names it (pyproject.toml registers them; the Makefile's test-*
-# targets and the CI jobs select by them). tests/unit needs only .venv; its subfolders read the project's own files
-# (docs, Makefile, workflows), which mutation testing's copy of the project does not hold.
+# targets and the CI jobs select by them). tests/unit and tests/project need only .venv and have none.
 FOLDER_MARKERS = {
-    ("unit", "docs"): ("project",),
-    ("unit", "operations"): ("project",),
-    ("unit", "release"): ("project",),
-    ("unit", "verify"): ("project",),
     ("integration",): ("services",),
     ("integration", "faults"): ("services", "reliability"),
     ("integration", "concurrency"): ("services", "reliability"),

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.project.docs.test_docs_complete import anchors
 from tests.support.leaks import LEAK_WATCH
-from tests.unit.docs.test_docs_complete import anchors
 from tools.verify.checks import run_checks
 from tools.verify.local import LocalVerify, local_verify_stack
 from tools.verify.report import Result, Status

@@ -1,5 +1,5 @@
 """The end-to-end workflow: run by hand only, only when the repository allows it, with an OIDC role and the
-least permissions, and the throwaway stack always deleted. (tests/unit/release/test_workflows.py checks every
+least permissions, and the throwaway stack always deleted. (tests/project/release/test_workflows.py checks every
 workflow's pins and checkout; make workflows runs GitHub's schema and zizmor.)"""
 
 from __future__ import annotations
