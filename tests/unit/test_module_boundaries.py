@@ -12,8 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kustomer_token
+
 ROOT = Path(__file__).resolve().parents[2]
-LAYER = ROOT / "layers" / "shared"
+# The layer's folder as the tests import it: layers/shared, or mutation testing's mutated copy (mutants/src).
+LAYER = Path(kustomer_token.__file__).resolve().parents[1]
 
 # The mint's own modules and the third-party code only the mint uses.
 MINT_ONLY = {
