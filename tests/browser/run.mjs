@@ -80,7 +80,9 @@ try {
     }
   });
   async function hold(retryAfterSeconds) {
-    await page.clock.pauseAt(await page.evaluate(() => Date.now()));
+    // A moment ahead of the page's clock: pausing at the very time read can already be in the past by
+    // the time Playwright gets it ("Cannot fast-forward to the past"). Far short of any Retry-After.
+    await page.clock.pauseAt((await page.evaluate(() => Date.now())) + 250);
     events.push({ kind: "held" });
     process.stdout.write("HELD\n");
     const lines = createInterface({ input: process.stdin });
