@@ -59,19 +59,18 @@ def _cold_panel(axes: Any, sizes: list[str], by_size: dict[str, Any], pooled: fl
         if subject == "mint":
             for x, value, size in zip(xs, values, sizes, strict=True):
                 ratio = by_size[size]["ratios"]["mint_over_floor"]
-                axes.annotate(
-                    f"{ratio:.2f}",
-                    (x, value),
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                    xytext=(0, 2),
-                    textcoords="offset points",
-                )
+                _label_ratio(axes, ratio, x, value)
     axes.set_xticks(range(len(sizes)), [f"{size} MB" for size in sizes])
     axes.set_ylabel("invoke → first answer, ms")
     axes.set_title(f"Cold start (mint / floor above its bars; pooled {pooled:.2f})")
     axes.legend(frameon=False, fontsize=8)
+
+
+def _label_ratio(axes: Any, ratio: float, x: float, top: float) -> None:
+    """A ratio to the floor, written just above a bar (or a pair of bars) whose top is at `top`."""
+    axes.annotate(
+        f"{ratio:.2f}", (x, top), ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points"
+    )
 
 
 def _warm_panel(axes: Any, sizes: list[str], by_size: dict[str, Any]) -> None:
@@ -96,15 +95,7 @@ def _refresher_panel(axes: Any, refresher: dict[str, Any]) -> None:
     for position, size in enumerate(sizes):
         ratio = refresher["by_size"][size]["refresher_over_floor"]
         top = max(refresher["by_size"][size][s]["cold_ms"] for s in ("refresher", "refresher_floor"))
-        axes.annotate(
-            f"{ratio:.2f}",
-            (position, top),
-            ha="center",
-            va="bottom",
-            fontsize=7,
-            xytext=(0, 2),
-            textcoords="offset points",
-        )
+        _label_ratio(axes, ratio, position, top)
     tallest = max(refresher["by_size"][size][s]["cold_ms"] for size in sizes for s in ("refresher", "refresher_floor"))
     axes.set_ylim(0, tallest * 1.3)  # room for the legend above the bars
     axes.set_xticks(range(len(sizes)), [f"{size} MB" for size in sizes])
