@@ -193,7 +193,9 @@ workflows: $(SCAN_VENV)/.installed ## the GitHub workflows and dependabot.yml, o
 # built functions in the Lambda runtime, tests/browser Chromium. make test = the three CI jobs below, each one target;
 # together they run every test of `make pytest` (test-fast takes what no other job's marker names). A run that
 # collects no test fails (pytest's exit code 5).
-PYTEST := $(PY) -m pytest -p no:cacheprovider
+# The tests that run make (make package, make verify) run it as from a shell: not inside make test's job server.
+TEST_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
+PYTEST := $(TEST_ENV) $(PY) -m pytest -p no:cacheprovider
 FAST_TESTS := not (reliability or sam or runtime or browser or soak)
 
 .PHONY: test-fast
@@ -214,10 +216,20 @@ test-runtime: install build chromium ## CI job: tests/runtime (Lambda runtime, m
 
 .PHONY: pytest
 pytest: install build chromium ## the whole test suite in one pytest run (what the test-* targets split by marker)
-	$(PY) -m pytest
+	$(TEST_ENV) $(PY) -m pytest
+
+# make test runs the three CI jobs' targets on one machine: test-static beside test-integration (the first mostly
+# computes SAM transforms, the second mostly waits on local services and timeouts, so two cores overlap them), then
+# test-runtime alone, because test-static's `make package` rebuilds .aws-sam, which test-runtime runs, and its quick
+# benchmark wants the cores to itself. Each target's output is printed whole when it ends (--output-sync).
+CI_JOBS_SIDE_BY_SIDE := test-static test-integration
+CI_JOBS_AFTER := test-runtime
 
 .PHONY: test
-test: test-static test-integration test-runtime ## everything CI runs: the three CI jobs' targets
+test: ## everything CI runs: the three CI jobs' targets (test-static beside test-integration, then test-runtime)
+	@echo "==> $(CI_JOBS_SIDE_BY_SIDE) side by side (each target's output appears when it ends), then $(CI_JOBS_AFTER)"
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(CI_JOBS_SIDE_BY_SIDE)
+	$(MAKE) --no-print-directory $(CI_JOBS_AFTER)
 
 .PHONY: clean
 clean: ## remove build output and caches (keeps the environments)

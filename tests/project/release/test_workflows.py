@@ -76,8 +76,14 @@ def test_ci_runs_make_test_as_parallel_jobs_on_pushes_and_pull_requests_with_rea
     # Given ci.yml and the Makefile's `test` target
     workflow = _workflow("ci.yml")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    parts = re.search(r"^test:([^#\n]*)", makefile, flags=re.MULTILINE)
-    assert parts is not None
+    side_by_side = re.search(r"^CI_JOBS_SIDE_BY_SIDE := (.*)$", makefile, flags=re.MULTILINE)
+    after = re.search(r"^CI_JOBS_AFTER := (.*)$", makefile, flags=re.MULTILINE)
+    recipe = re.search(r"^test:[^\n]*\n((?:\t[^\n]*\n)+)", makefile, flags=re.MULTILINE)
+    assert side_by_side is not None
+    assert after is not None
+    assert recipe is not None
+    assert "$(MAKE) --no-print-directory -j2 --output-sync=target $(CI_JOBS_SIDE_BY_SIDE)" in recipe.group(1)
+    assert "$(MAKE) --no-print-directory $(CI_JOBS_AFTER)" in recipe.group(1)
     # When the make command of each job is read
     made = []
     for job in workflow["jobs"].values():
@@ -86,7 +92,7 @@ def test_ci_runs_make_test_as_parallel_jobs_on_pushes_and_pull_requests_with_rea
         made.append(command.removeprefix("make "))
     # Then the jobs run, side by side, each one target, and together exactly what `make test` runs (.ci/run runs
     # `make test` itself)
-    assert sorted(made) == sorted(parts.group(1).split())
+    assert sorted(made) == sorted(side_by_side.group(1).split() + after.group(1).split())
     assert all("needs" not in job for job in workflow["jobs"].values())
     # for every push to main and every pull request, able only to read the repository
     assert set(workflow["on"]) == {"push", "pull_request"}
