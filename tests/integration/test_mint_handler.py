@@ -410,22 +410,28 @@ def test_logs_carry_the_request_id_and_hash_the_identity(
     assert "ann@example.com" not in json.dumps(output)
 
 
-def test_metrics_count_tokens_by_route_and_type_and_cache_hits(
+def test_metrics_count_tokens_by_route_and_type_in_one_line_per_request_and_the_reads_apart(
     stored_secret: tuple[str, str],
     start_mint: Callable[..., MintContainer],
     read_output: Callable[[], list[dict[str, Any]]],
 ) -> None:
     mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], SERVER_TOKEN_CALLERS=BACKEND_ROLE_ARN)
-    read_output()
+    # The secret was read during INIT: that read is counted then, on the service alone
+    start_output = read_output()
+    assert metric_total(start_output, "SecretCacheMiss") == 1
     mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
     mint.invoke(http_api_event("POST", "/server/token", iam=True, body='{"email": "ann@example.com"}'))
     output = read_output()
     assert metric_total(output, "TokensMinted", Route="/token", IdentityType="externalId") == 1
     assert metric_total(output, "TokensMinted", Route="/server/token", IdentityType="email") == 1
     assert metric_total(output, "TokensMinted") == 2
-    # The secret was read during INIT (published with the first request's metrics); both requests hit the cache.
-    assert metric_total(output, "SecretCacheMiss") == 1
-    assert metric_total(output, "SecretCacheHit") == 2
+    # Both requests used the cached value: no read, and each request wrote one EMF line, its TokensMinted
+    assert metric_total(output, "SecretCacheMiss") == 0
+    emf_lines = [line for line in output if "_aws" in line]
+    assert [[m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]] for line in emf_lines] == [
+        ["TokensMinted"],
+        ["TokensMinted"],
+    ]
 
 
 def test_unavailable_secret_is_counted(
@@ -433,12 +439,13 @@ def test_unavailable_secret_is_counted(
 ) -> None:
     arn = secretsmanager.create_secret(Name="signing-secret-empty")["ARN"]
     mint = start_mint(SIGNING_SECRET_ID=arn)
-    read_output()
+    start_output = read_output()
     mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
     output = read_output()
     assert metric_total(output, "SecretUnavailable") == 1
-    # Two reads failed: the one during INIT and the first request's.
-    assert metric_total(output, "SecretReadFailed") == 2
+    # Two reads failed: the one during INIT (counted then) and the first request's.
+    assert metric_total(start_output, "SecretReadFailed") == 1
+    assert metric_total(output, "SecretReadFailed") == 1
 
 
 # --- Start -------------------------------------------------------------------------------------

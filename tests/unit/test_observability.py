@@ -1,4 +1,4 @@
-"""What the observability module writes: the EMF line of TokensMinted, and log messages as Powertools logs them."""
+"""What the observability module writes: the mint's EMF lines, and log messages as Powertools logs them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kustomer_token.observability import _message_as_logged, count_minted
+from kustomer_token.observability import MetricName, _message_as_logged, count_minted, count_secret_event, metrics
 
 
 def _as_powertools_logs(message: str, deserialize: Callable[[str], Any]) -> str:
@@ -48,17 +48,20 @@ def test_a_message_is_logged_as_the_default_deserializer_would_log_it(message: s
     assert _as_powertools_logs(message, _message_as_logged) == _as_powertools_logs(message, json.loads)
 
 
-def test_tokens_minted_is_alone_in_its_line_with_its_route_and_identity_type(
+def test_tokens_minted_is_the_request_s_one_line_alone_with_its_route_and_identity_type(
     read_output: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    # Given two tokens minted one after the other, on different routes and identity types
+    # Given two requests one after the other, on different routes and identity types, each ended by log_metrics's flush
     read_output()
     count_minted("/token", "externalId")
+    assert read_output() == []  # nothing is written before the request ends
+    metrics.flush_metrics()
     count_minted("/server/token", "email")
-    # Then each is one EMF line holding TokensMinted alone, with its own dimensions and none of the other's
+    metrics.flush_metrics()
+    # Then each request wrote one EMF line holding TokensMinted alone, with its own dimensions and none of the other's
     lines = read_output()
-    assert [line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for line in lines] == [
-        [["service", "Route", "IdentityType"]]
+    assert [sorted(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) for line in lines] == [
+        ["IdentityType", "Route", "service"]
     ] * 2
     assert [(line["Route"], line["IdentityType"], line["TokensMinted"]) for line in lines] == [
         ("/token", "externalId", [1.0]),
@@ -67,3 +70,22 @@ def test_tokens_minted_is_alone_in_its_line_with_its_route_and_identity_type(
     assert all(
         line["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "TokensMinted", "Unit": "Count"}] for line in lines
     )
+
+
+def test_a_secret_event_is_written_at_once_in_a_line_of_its_own_on_the_service_alone(
+    read_output: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # Given a request that minted (its TokensMinted not yet flushed) and read the secret on the way
+    read_output()
+    count_minted("/token", "externalId")
+    count_secret_event(MetricName.SECRET_CACHE_MISS)
+    # Then the read is written at once, alone, on `service` only: no route or identity type reaches it
+    (line,) = read_output()
+    assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert line["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "SecretCacheMiss", "Unit": "Count"}]
+    assert line["SecretCacheMiss"] == [1.0]
+    assert "Route" not in line
+    # and the request's own line still holds TokensMinted alone
+    metrics.flush_metrics()
+    (request_line,) = read_output()
+    assert [m["Name"] for m in request_line["_aws"]["CloudWatchMetrics"][0]["Metrics"]] == ["TokensMinted"]

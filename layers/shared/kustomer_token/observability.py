@@ -41,10 +41,13 @@ def _message_as_logged(message: dict[Any, Any] | str | bool | int | float) -> An
 
 
 logger = Logger(service=SERVICE_NAME, json_deserializer=_message_as_logged)
+# The request's metrics: flushed by log_metrics as one EMF line at the end of each invocation. In the mint that
+# line holds TokensMinted by Route and IdentityType and nothing else (count_minted); in the refresher its outcome.
 metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
-# TokensMinted goes out in an EMF line of its own (below). One metrics object, kept, does it for every
-# request: Powertools' single_metric builds a new one, unit tables and all, for each call.
-_tokens_minted = EphemeralMetrics(
+# The mint's signing-secret events (a read, a failed read, a stale use, a 503) each go out at once, in an EMF line
+# of their own on the service dimension alone, whatever the request's route. One metrics object, kept, does it:
+# Powertools' single_metric builds a new one, unit tables and all, for each call.
+_secret_events = EphemeralMetrics(
     namespace=METRICS_NAMESPACE, service=SERVICE_NAME, default_dimensions={"service": SERVICE_NAME}
 )
 
@@ -52,7 +55,6 @@ _tokens_minted = EphemeralMetrics(
 class MetricName:
     # Names with "Secret" in them are metric names, not credentials (bandit B105 notwithstanding).
     TOKENS_MINTED = "TokensMinted"
-    SECRET_CACHE_HIT = "SecretCacheHit"  # nosec B105
     SECRET_CACHE_MISS = "SecretCacheMiss"  # nosec B105
     SECRET_STALE_USE = "SecretStaleUse"  # nosec B105
     SECRET_READ_FAILED = "SecretReadFailed"  # nosec B105
@@ -73,15 +75,21 @@ def secret_fingerprint(secret: str) -> str:
 
 
 def count_minted(route: str, identity_type: str) -> None:
-    """TokensMinted by Route and IdentityType, in an EMF line of its own.
+    """TokensMinted by Route and IdentityType: the request's one EMF line, written by log_metrics.
 
-    Only this metric carries those dimensions: the cache metrics of the same request stay on the
-    service dimension alone, one series each, whatever routes and identity types come later.
+    Only this metric carries those dimensions, and it is the only metric a request that minted writes:
+    the mint's cache is not counted per request (a hit is a token minted without a SecretCacheMiss
+    beside it), so a warm request formats and writes one metrics line, not two (docs/performance.md).
     """
-    _tokens_minted.add_metric(name=MetricName.TOKENS_MINTED, unit=MetricUnit.Count, value=1)
-    _tokens_minted.add_dimension(name="Route", value=route)
-    _tokens_minted.add_dimension(name="IdentityType", value=identity_type)
-    _tokens_minted.flush_metrics()
+    metrics.add_metric(name=MetricName.TOKENS_MINTED, unit=MetricUnit.Count, value=1)
+    metrics.add_dimension(name="Route", value=route)
+    metrics.add_dimension(name="IdentityType", value=identity_type)
+
+
+def count_secret_event(name: str) -> None:
+    """One of the mint's signing-secret events, in an EMF line of its own on `service` alone, written now."""
+    _secret_events.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    _secret_events.flush_metrics()
 
 
 def count_refresh_outcome(*, changed: bool) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kustomer_token.errors import SigningSecretUnavailable
-from kustomer_token.observability import MetricName, count, logger, secret_fingerprint
+from kustomer_token.observability import MetricName, count_secret_event, logger, secret_fingerprint
 from kustomer_token.secret_readers import SecretReader, SecretsManagerReader, read_failure_reason
 from kustomer_token.secret_value import secret_problem
 from kustomer_token.token import RECOMMENDED_SECRET_BYTES, is_short_secret
@@ -75,11 +75,11 @@ class SigningSecretCache:
         else:
             problem = secret_problem(value)
             if problem is None:
-                count(MetricName.SECRET_CACHE_MISS)
+                count_secret_event(MetricName.SECRET_CACHE_MISS)
                 self._remember(str(value), now)
                 return
             reason = f"UnusableValue: the stored signing secret {problem}"
-        count(MetricName.SECRET_READ_FAILED)
+        count_secret_event(MetricName.SECRET_READ_FAILED)
         logger.warning("signing secret not read at start; the first request reads it again", extra={"reason": reason})
 
     def forget(self) -> None:
@@ -94,13 +94,12 @@ class SigningSecretCache:
             return self._fall_back(now)
         good = self._last_good
         if good is not None and now - good.read_at < self._ttl_seconds:
-            count(MetricName.SECRET_CACHE_HIT)
             return good.value
         try:
             value = self.prime().read(self._secret_id)
         except Exception as exc:  # boto3, botocore and urllib raise many types; the reason names it
             return self._fall_back(now, failure=read_failure_reason(exc))
-        count(MetricName.SECRET_CACHE_MISS)
+        count_secret_event(MetricName.SECRET_CACHE_MISS)
         problem = secret_problem(value)
         if problem:
             # Not kept: a refused value is a failed read, read again once the back-off is over.
@@ -129,17 +128,17 @@ class SigningSecretCache:
         first_failure = failure is not None
         if first_failure:
             self._retry_not_before = now + FAILURE_BACKOFF_SECONDS
-            count(MetricName.SECRET_READ_FAILED)
+            count_secret_event(MetricName.SECRET_READ_FAILED)
         good = self._last_good
         if good is not None and now - good.read_at <= self._ttl_seconds + self._max_stale_seconds:
-            count(MetricName.SECRET_STALE_USE)
+            count_secret_event(MetricName.SECRET_STALE_USE)
             if first_failure:
                 logger.warning(
                     "signing secret read failed; signing with the cached value",
                     extra={"reason": failure, "cached_age_seconds": round(now - good.read_at)},
                 )
             return good.value
-        count(MetricName.SECRET_UNAVAILABLE)
+        count_secret_event(MetricName.SECRET_UNAVAILABLE)
         if first_failure:
             logger.error("no usable signing secret", extra={"reason": failure})
         raise SigningSecretUnavailable(

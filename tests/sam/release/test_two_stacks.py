@@ -190,7 +190,7 @@ def test_the_dashboard_graphs_only_its_own_stacks_metrics() -> None:
         # Then each is filtered on this stack's service
         assert own
         assert all(dimensions.get("service") == stack_name for dimensions in own), own
-        assert found == [{"service": stack_name}] * 2  # tokens minted, refresher failures
+        assert found == [{"service": stack_name}] * 3  # tokens minted (twice), refresher failures
 
 
 # The longest stack name CloudFormation allows, and the name it gives a nested stack (parent, logical id, suffix).
