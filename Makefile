@@ -221,14 +221,17 @@ pytest: install build chromium ## the whole test suite in one pytest run (what t
 # make test runs the three CI jobs' targets on one machine: test-static beside test-integration (the first mostly
 # computes SAM transforms, the second mostly waits on local services and timeouts, so two cores overlap them), then
 # test-runtime alone, because test-static's `make package` rebuilds .aws-sam, which test-runtime runs, and its quick
-# benchmark wants the cores to itself. Each target's output is printed whole when it ends (--output-sync).
+# benchmark wants the cores to itself. Each target's output is printed whole when it ends (--output-sync). A make
+# without --output-sync (GNU make before 4.0: macOS ships 3.81) runs them one after the other: two pytest runs'
+# interleaved output would be unreadable.
 CI_JOBS_SIDE_BY_SIDE := test-static test-integration
 CI_JOBS_AFTER := test-runtime
+SIDE_BY_SIDE := $(if $(filter output-sync,$(.FEATURES)),-j2 --output-sync=target)
 
 .PHONY: test
 test: ## everything CI runs: the three CI jobs' targets (test-static beside test-integration, then test-runtime)
-	@echo "==> $(CI_JOBS_SIDE_BY_SIDE) side by side (each target's output appears when it ends), then $(CI_JOBS_AFTER)"
-	$(MAKE) --no-print-directory -j2 --output-sync=target $(CI_JOBS_SIDE_BY_SIDE)
+	@echo "==> $(CI_JOBS_SIDE_BY_SIDE) $(if $(SIDE_BY_SIDE),side by side (each target's output appears when it ends),one after the other), then $(CI_JOBS_AFTER)"
+	$(MAKE) --no-print-directory $(SIDE_BY_SIDE) $(CI_JOBS_SIDE_BY_SIDE)
 	$(MAKE) --no-print-directory $(CI_JOBS_AFTER)
 
 .PHONY: clean

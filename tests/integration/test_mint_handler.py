@@ -434,6 +434,40 @@ def test_metrics_count_tokens_by_route_and_type_in_one_line_per_request_and_the_
     ]
 
 
+def test_a_request_that_fails_after_counting_its_token_leaves_no_dimension_to_the_next(
+    stored_secret: tuple[str, str],
+    start_mint: Callable[..., MintContainer],
+    read_output: Callable[[], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a mint whose audit log line fails once, after the request counted its token
+    mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], SERVER_TOKEN_CALLERS=BACKEND_ROLE_ARN)
+    read_output()
+    minting_logger = mint.module.minter._mint.__globals__["logger"]
+    log_info = minting_logger.info
+
+    def failing_once(message: str, *args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(minting_logger, "info", log_info)
+        raise RuntimeError("the log failed")
+
+    monkeypatch.setattr(minting_logger, "info", failing_once)
+    # When that request fails (500), a refused one follows (404), then a server token for an email
+    assert mint.invoke(http_api_event("POST", "/token", claims=VISITOR)).status == 500
+    assert mint.invoke(http_api_event("GET", "/nowhere")).status == 404
+    answer = mint.invoke(http_api_event("POST", "/server/token", iam=True, body='{"email": "ann@example.com"}'))
+    assert answer.status == 200
+    # Then each request wrote only its own metrics: the failed one its count, the refusal nothing, the last its own
+    # route and identity type with no dimension of the first
+    emf_lines = [line for line in read_output() if "_aws" in line]
+    assert [
+        (line["_aws"]["CloudWatchMetrics"][0]["Dimensions"], line.get("Route"), line.get("IdentityType"))
+        for line in emf_lines
+    ] == [
+        ([["Route", "IdentityType", "service"]], "/token", "externalId"),
+        ([["Route", "IdentityType", "service"]], "/server/token", "email"),
+    ]
+
+
 def test_unavailable_secret_is_counted(
     secretsmanager: Any, start_mint: Callable[..., MintContainer], read_output: Callable[[], list[dict[str, Any]]]
 ) -> None:
