@@ -149,3 +149,46 @@ def test_tokens_are_byte_identical_to_kustomers_node_example(new_signing_secret:
     # Then every token is byte-for-byte the same
     assert len(node_tokens) == len(cases) == 14
     assert python_tokens == node_tokens
+
+
+def test_the_key_checks_run_once_per_secret_and_tokens_are_pyjwt_s_own(
+    new_signing_secret: Callable[[int], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given PyJWT's own key checks, counted, and two signing secrets
+    checked: list[bytes] = []
+    prepare_key = jwt.algorithms.HMACAlgorithm.prepare_key
+
+    def counted(self: jwt.algorithms.HMACAlgorithm, key: str | bytes) -> bytes:
+        prepared = prepare_key(self, key)
+        checked.append(prepared)
+        return prepared
+
+    monkeypatch.setattr(jwt.algorithms.HMACAlgorithm, "prepare_key", counted)
+    first, second = new_signing_secret(40), new_signing_secret(40)
+    identity = Identity(external_id="user-1")
+    # When tokens are signed with one, then the other, then the first again
+    order = (first, first, first, second, second, first)
+    tokens = [_sign(identity, secret) for secret in order]
+    # Then each is the token PyJWT's module-level encoder makes, and the checks ran at each change of secret only
+    payload = json.dumps({"externalId": "user-1", "iat": ISSUED_AT}, separators=(",", ":")).encode()
+    assert tokens == [jwt.api_jws.encode(payload, secret, algorithm="HS256") for secret in order]
+    assert len(checked) - len(tokens) == 3  # the module-level encoder checked all 6; ours 3 times, at each change
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----",
+        "ssh-rsa AAAAB3NzaC1yc2E",
+        '{"kty": "oct", "k": "c2VjcmV0"}',
+    ],
+    ids=["pem", "ssh", "jwk-json"],
+)
+def test_a_key_pyjwt_refuses_is_refused_every_time(refused: str, new_signing_secret: Callable[[int], str]) -> None:
+    # Given a signing secret that was accepted
+    _sign(Identity(external_id="user-1"), new_signing_secret(40))
+    # When a key shaped like an asymmetric key or a JWK is used, twice
+    # Then PyJWT's check refuses it both times: a refusal is never remembered as an acceptance
+    for _ in range(2):
+        with pytest.raises(jwt.InvalidKeyError):
+            sign_login_token(Identity(external_id="user-1"), refused, ISSUED_AT)
