@@ -226,11 +226,11 @@ pytest: install build chromium ## the whole test suite in one pytest run (what t
 # interleaved output would be unreadable.
 CI_JOBS_SIDE_BY_SIDE := test-static test-integration
 CI_JOBS_AFTER := test-runtime
-SIDE_BY_SIDE := $(if $(filter output-sync,$(.FEATURES)),-j2 --output-sync=target)
+SIDE_BY_SIDE := $(if $(filter output-sync,$(.FEATURES)),-j2 --output-sync=target,-j1)
 
 .PHONY: test
 test: ## everything CI runs: the three CI jobs' targets (test-static beside test-integration, then test-runtime)
-	@echo "==> $(CI_JOBS_SIDE_BY_SIDE) $(if $(SIDE_BY_SIDE),side by side (each target's output appears when it ends),one after the other), then $(CI_JOBS_AFTER)"
+	@echo "==> $(CI_JOBS_SIDE_BY_SIDE) $(if $(filter -j2,$(SIDE_BY_SIDE)),side by side (each target's output appears when it ends),one after the other), then $(CI_JOBS_AFTER)"
 	$(MAKE) --no-print-directory $(SIDE_BY_SIDE) $(CI_JOBS_SIDE_BY_SIDE)
 	$(MAKE) --no-print-directory $(CI_JOBS_AFTER)
 

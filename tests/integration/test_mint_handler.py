@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
+import kustomer_token.minting
 from tests.support.events import BACKEND_ROLE_ARN, http_api_event
 from tests.support.functions import MintContainer
 from tests.support.metrics import metric_total
@@ -443,7 +444,7 @@ def test_a_request_that_fails_after_counting_its_token_leaves_no_dimension_to_th
     # Given a mint whose audit log line fails once, after the request counted its token
     mint = start_mint(SIGNING_SECRET_ID=stored_secret[0], SERVER_TOKEN_CALLERS=BACKEND_ROLE_ARN)
     read_output()
-    minting_logger = mint.module.minter._mint.__globals__["logger"]
+    minting_logger = kustomer_token.minting.logger
     log_info = minting_logger.info
 
     def failing_once(message: str, *args: Any, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from kustomer_token.identity import Identity
-from kustomer_token.token import TOKEN_LIFETIME_SECONDS, sign_login_token
+from kustomer_token.token import TOKEN_LIFETIME_SECONDS, forget_signing_key, sign_login_token
 from tests.support.leaks import LEAK_WATCH
 
 NODE_SIGNER = Path(__file__).resolve().parents[1] / "node" / "sign.js"
@@ -151,28 +151,28 @@ def test_tokens_are_byte_identical_to_kustomers_node_example(new_signing_secret:
     assert python_tokens == node_tokens
 
 
-def test_the_key_checks_run_once_per_secret_and_tokens_are_pyjwt_s_own(
+def test_the_key_checks_run_when_the_secret_changes_and_tokens_are_pyjwt_s_own(
     new_signing_secret: Callable[[int], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given PyJWT's own key checks, counted, and two signing secrets
-    checked: list[bytes] = []
+    # Given two signing secrets, the tokens PyJWT's module-level encoder makes with them, and PyJWT's key checks counted
+    first, second = new_signing_secret(40), new_signing_secret(40)
+    order = (first, first, first, second, second, first)
+    payload = json.dumps({"externalId": "user-1", "iat": ISSUED_AT}, separators=(",", ":")).encode()
+    expected = [jwt.api_jws.encode(payload, secret, algorithm="HS256") for secret in order]
+    checked: list[str | bytes] = []
     prepare_key = jwt.algorithms.HMACAlgorithm.prepare_key
 
     def counted(self: jwt.algorithms.HMACAlgorithm, key: str | bytes) -> bytes:
-        prepared = prepare_key(self, key)
-        checked.append(prepared)
-        return prepared
+        checked.append(key)
+        return prepare_key(self, key)
 
     monkeypatch.setattr(jwt.algorithms.HMACAlgorithm, "prepare_key", counted)
-    first, second = new_signing_secret(40), new_signing_secret(40)
-    identity = Identity(external_id="user-1")
+    forget_signing_key()
     # When tokens are signed with one, then the other, then the first again
-    order = (first, first, first, second, second, first)
-    tokens = [_sign(identity, secret) for secret in order]
-    # Then each is the token PyJWT's module-level encoder makes, and the checks ran at each change of secret only
-    payload = json.dumps({"externalId": "user-1", "iat": ISSUED_AT}, separators=(",", ":")).encode()
-    assert tokens == [jwt.api_jws.encode(payload, secret, algorithm="HS256") for secret in order]
-    assert len(checked) - len(tokens) == 3  # the module-level encoder checked all 6; ours 3 times, at each change
+    tokens = [_sign(Identity(external_id="user-1"), secret) for secret in order]
+    # Then each is PyJWT's own token, and the checks ran at each change of secret only
+    assert tokens == expected
+    assert checked == [first, second, first]
 
 
 @pytest.mark.parametrize(
@@ -186,9 +186,12 @@ def test_the_key_checks_run_once_per_secret_and_tokens_are_pyjwt_s_own(
 )
 def test_a_key_pyjwt_refuses_is_refused_every_time(refused: str, new_signing_secret: Callable[[int], str]) -> None:
     # Given a signing secret that was accepted
-    _sign(Identity(external_id="user-1"), new_signing_secret(40))
+    accepted = new_signing_secret(40)
+    token = _sign(Identity(external_id="user-1"), accepted)
     # When a key shaped like an asymmetric key or a JWK is used, twice
     # Then PyJWT's check refuses it both times: a refusal is never remembered as an acceptance
     for _ in range(2):
         with pytest.raises(jwt.InvalidKeyError):
             sign_login_token(Identity(external_id="user-1"), refused, ISSUED_AT)
+    # and the accepted secret still signs the same token
+    assert _sign(Identity(external_id="user-1"), accepted) == token

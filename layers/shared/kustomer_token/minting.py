@@ -15,7 +15,7 @@ from kustomer_token.observability import count_minted, logger
 from kustomer_token.secret_cache import SigningSecretCache
 from kustomer_token.secret_readers import ExtensionReader
 from kustomer_token.settings import MintSettings
-from kustomer_token.token import LoginToken, sign_login_token
+from kustomer_token.token import LoginToken, forget_signing_key, sign_login_token
 
 MAX_BODY_BYTES = 4096
 
@@ -65,6 +65,7 @@ class TokenMinter:
         import random
 
         self._secret_cache.forget()
+        forget_signing_key()
         random.seed()  # clones of one snapshot must not share the random state (retry jitter)
 
     def for_claims(self, claims: Mapping[str, Any] | None, *, route: str) -> LoginToken:

@@ -27,30 +27,45 @@ warnings.filterwarnings("ignore", category=jwt.InsecureKeyLengthWarning)
 
 
 class _HS256CheckedOncePerKey(HMACAlgorithm):
-    """PyJWT's HS256, whose key checks run once per signing secret instead of on every token.
+    """PyJWT's HS256, whose key checks run when the signing secret changes instead of on every token.
 
-    HMACAlgorithm.prepare_key refuses keys that look asymmetric (PEM, SSH, DER) or like a JWK's JSON:
-    ~6 µs a call, a fifth of signing, and its answer depends on the key alone. The last key it accepted
-    is kept with its prepared bytes; any other key goes through every check, and a refused key raises
-    every time, as it does without this class. Registered through PyJWS.register_algorithm, PyJWT's
-    extension point; signing itself is PyJWT's.
+    HMACAlgorithm.prepare_key refuses keys that look asymmetric (PEM, SSH; DER where `cryptography` is
+    installed, which the layer does not ship) or like a JWK's JSON: ~6 µs a call, a third of signing.
+    The last key it accepted is kept with its prepared bytes; any other key goes through every check,
+    and a refused key raises every time, as it does without this class. Registered through
+    PyJWS.register_algorithm, PyJWT's extension point; signing itself is PyJWT's. This relies on one
+    thing to check again on a PyJWT upgrade: prepare_key's answer depends on the key alone.
     """
 
     def __init__(self) -> None:
         super().__init__(HMACAlgorithm.SHA256)
-        self._accepted: tuple[str | bytes, bytes] | None = None
+        self._accepted: tuple[str, bytes] | None = None
 
     def prepare_key(self, key: str | bytes) -> bytes:
         accepted = self._accepted
-        if accepted is not None and accepted[0] == key:
+        if accepted is not None and isinstance(key, str) and accepted[0] == key:
             return accepted[1]
         prepared = super().prepare_key(key)
-        self._accepted = (key, prepared)
+        if isinstance(key, str):
+            self._accepted = (key, prepared)
         return prepared
 
+    def forget(self) -> None:
+        self._accepted = None
 
+
+_hs256 = _HS256CheckedOncePerKey()
 _jws = jwt.PyJWS(algorithms=[])
-_jws.register_algorithm(ALGORITHM, _HS256CheckedOncePerKey())
+_jws.register_algorithm(ALGORITHM, _hs256)
+
+
+def forget_signing_key() -> None:
+    """Drops the signing key kept for PyJWT (after a SnapStart restore, with the secret cache's value)."""
+    _hs256.forget()
+
+
+def signing_key_kept() -> bool:
+    return _hs256._accepted is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,7 @@ def test_ci_runs_make_test_as_parallel_jobs_on_pushes_and_pull_requests_with_rea
     assert after is not None
     assert recipe is not None
     assert "$(MAKE) --no-print-directory $(SIDE_BY_SIDE) $(CI_JOBS_SIDE_BY_SIDE)" in recipe.group(1)
-    assert "SIDE_BY_SIDE := $(if $(filter output-sync,$(.FEATURES)),-j2 --output-sync=target)" in makefile
+    assert "SIDE_BY_SIDE := $(if $(filter output-sync,$(.FEATURES)),-j2 --output-sync=target,-j1)" in makefile
     assert "$(MAKE) --no-print-directory $(CI_JOBS_AFTER)" in recipe.group(1)
     # When the make command of each job is read
     made = []
