@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 import pytest
 
-from kustomer_token.token import forget_signing_key, signing_key_kept
+from kustomer_token import token
 from tests.support.events import http_api_event
 from tests.support.functions import MintContainer
 from tests.support.metrics import metric_total
@@ -79,14 +79,14 @@ def test_snapstart_snapshots_the_client_and_restores_forget_the_secret(
     hooks: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(snapshot_restore_py, "_after_restore_registry", hooks)
     arn, first = stored_secret
-    forget_signing_key()  # the tests' containers share one interpreter: start as a new one would
+    token.forget_signing_key()  # the tests' containers share one interpreter: start as a new one would
     # Given a container initialised for a SnapStart snapshot
     mint = start_mint(SIGNING_SECRET_ID=arn, AWS_LAMBDA_INITIALIZATION_TYPE="snap-start")
     cache = mint.module.minter._secret_cache
     # Then the client is made at init but no secret is read into the snapshot
     assert cache._reader is not None
     assert cache._last_good is None
-    assert not signing_key_kept()
+    assert token._hs256._accepted is None
     assert sm_proxy.count("GetSecretValue") == 0
     assert [function.__name__ for function, _, _ in hooks] == ["after_restore"]
     assert jwt.decode(mint.invoke(http_api_event("POST", "/token", claims=VISITOR)).body["jwtToken"], first, ["HS256"])
@@ -94,10 +94,10 @@ def test_snapstart_snapshots_the_client_and_restores_forget_the_secret(
     second = new_signing_secret(48)
     secretsmanager.put_secret_value(SecretId=arn, SecretString=second)
     read_output()
-    assert signing_key_kept()
+    assert token._hs256._accepted is not None
     for function, args, kwargs in hooks:
         function(*args, **kwargs)
-    assert not signing_key_kept()  # the restore drops the key kept for signing with the cached value
+    assert token._hs256._accepted is None  # the restore drops the key kept for signing with the cached value
     # Then the restored container reads the secret again instead of signing with the snapshot's
     answer = mint.invoke(http_api_event("POST", "/token", claims=VISITOR))
     assert jwt.decode(answer.body["jwtToken"], second, algorithms=["HS256"])["externalId"] == "user-1"

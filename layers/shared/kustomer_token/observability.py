@@ -13,7 +13,7 @@ import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "kustomer-chat-token"
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "KustomerChatToken"
@@ -44,10 +44,10 @@ logger = Logger(service=SERVICE_NAME, json_deserializer=_message_as_logged)
 # The request's metrics: flushed by log_metrics as one EMF line at the end of each invocation. In the mint that
 # line holds TokensMinted by Route and IdentityType and nothing else (count_minted); in the refresher its outcome.
 metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
-# The mint's signing-secret events (a read, a failed read, a stale use, a 503) each go out at once, in an EMF line
-# of their own on the service dimension alone, whatever the request's route. One metrics object, kept, does it:
-# Powertools' single_metric builds a new one, unit tables and all, for each call.
-_secret_events = EphemeralMetrics(
+# The metrics that go out at once, each in an EMF line of its own (_count_alone): the mint's signing-secret events,
+# on the service dimension whatever the request's route, and the refresher's failures by Reason. One metrics object,
+# kept, does it: Powertools' single_metric builds a new one, unit tables and all, for each call.
+_alone = EphemeralMetrics(
     namespace=METRICS_NAMESPACE, service=SERVICE_NAME, default_dimensions={"service": SERVICE_NAME}
 )
 
@@ -88,8 +88,7 @@ def count_minted(route: str, identity_type: str) -> None:
 
 def count_secret_event(name: str) -> None:
     """One of the mint's signing-secret events, in an EMF line of its own on `service` alone, written now."""
-    _secret_events.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    _secret_events.flush_metrics()
+    _count_alone(name, {})
 
 
 def count_refresh_outcome(*, changed: bool) -> None:
@@ -103,13 +102,8 @@ def count_refresh_failed(reason: str) -> None:
 
 
 def _count_alone(name: str, dimensions: dict[str, str]) -> None:
-    """One metric in an EMF line of its own, with these dimensions beside the service."""
-    with single_metric(
-        name=name,
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=METRICS_NAMESPACE,
-        default_dimensions={"service": SERVICE_NAME},
-    ) as metric:
-        for dimension, value in dimensions.items():
-            metric.add_dimension(name=dimension, value=value)
+    """One metric in an EMF line of its own, written now, with these dimensions beside the service."""
+    _alone.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    for dimension, value in dimensions.items():
+        _alone.add_dimension(name=dimension, value=value)
+    _alone.flush_metrics()

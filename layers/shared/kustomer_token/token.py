@@ -64,10 +64,6 @@ def forget_signing_key() -> None:
     _hs256.forget()
 
 
-def signing_key_kept() -> bool:
-    return _hs256._accepted is not None
-
-
 @dataclass(frozen=True, slots=True)
 class LoginToken:
     """A signed token and the facts a web page needs to use it."""
